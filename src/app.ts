@@ -1,0 +1,128 @@
+/**
+ * The proxy as one web-standard handler, `(Request) => Promise<Response>`. It knows nothing of the
+ * server that runs it: `main.ts` hands it to `Deno.serve`, tests may call it directly.
+ *
+ * @module
+ */
+
+import { type ChatTrace, handleChat } from "./chat.ts";
+import type { Config } from "./config.ts";
+import { ApiError, jsonResponse, toApiError } from "./errors.ts";
+
+/** A request handler. */
+export type Handler = (request: Request) => Promise<Response>;
+
+/**
+ * @example
+ * ```ts
+ * const handler = createHandler(loadConfig({ env: Deno.env.toObject() }));
+ * Deno.serve(handler);
+ * ```
+ */
+export function createHandler(config: Config): Handler {
+  return async (request) => {
+    const started = performance.now();
+    const path = new URL(request.url).pathname.replace(/\/+$/, "") || "/";
+    const trace: ChatTrace = { stats: { attempts: 0 } };
+    let response: Response;
+    let failure: string | undefined;
+    try {
+      response = await route(request, path, config, trace);
+    } catch (err) {
+      const apiError = toApiError(err);
+      if (!(err instanceof ApiError)) {
+        config.log.error(`unexpected error on ${request.method} ${path}: ${describe(err)}`);
+      }
+      failure = apiError.message;
+      response = apiError.toResponse();
+    }
+    config.log.request({
+      method: request.method,
+      path,
+      status: response.status,
+      backend: trace.backend,
+      model: trace.model,
+      key: trace.stats.key,
+      attempts: trace.stats.attempts,
+      ms: Math.round(performance.now() - started),
+      error: failure,
+    });
+    return response;
+  };
+}
+
+function route(request: Request, path: string, config: Config, trace: ChatTrace) {
+  switch (path) {
+    case "/v1/chat/completions":
+    case "/chat/completions":
+      allow(request, "POST");
+      return handleChat(request, config, trace);
+    case "/v1/models":
+    case "/models":
+      allow(request, "GET");
+      return listModels(config);
+    case "/health":
+      allow(request, "GET");
+      return Promise.resolve(health(config));
+  }
+  const model = /^\/(?:v1\/)?models\/(.+)$/.exec(path);
+  if (model) {
+    allow(request, "GET");
+    return getModel(config, decodeURIComponent(model[1]));
+  }
+  throw new ApiError(404, `no route for ${request.method} ${path}`, { code: "unknown_url" });
+}
+
+function allow(request: Request, method: "GET" | "POST"): void {
+  if (request.method === method || (method === "GET" && request.method === "HEAD")) return;
+  throw new ApiError(405, `${request.method} is not allowed here; use ${method}`, {
+    code: "method_not_allowed",
+    headers: { allow: method === "GET" ? "GET, HEAD" : method },
+  });
+}
+
+async function modelList(config: Config) {
+  const lists = await Promise.all(
+    [...config.backends.values()].map(async (backend) =>
+      (await backend.listModels()).map((m) => ({
+        id: `${backend.name}/${m.id}`,
+        object: "model" as const,
+        created: m.created,
+        owned_by: m.owned_by,
+      }))
+    ),
+  );
+  return lists.flat();
+}
+
+async function listModels(config: Config): Promise<Response> {
+  return jsonResponse({ object: "list", data: await modelList(config) });
+}
+
+async function getModel(config: Config, id: string): Promise<Response> {
+  const found = (await modelList(config)).find((m) => m.id === id);
+  if (!found) {
+    throw new ApiError(404, `model "${id}" does not exist`, {
+      param: "model",
+      code: "model_not_found",
+    });
+  }
+  return jsonResponse(found);
+}
+
+function health(config: Config): Response {
+  const backends = Object.fromEntries(
+    [...config.backends.values()].map((b) => [b.name, b.health()]),
+  );
+  const states = Object.values(backends).map((b) => b.status);
+  const status = states.every((s) => s === "ok")
+    ? "ok"
+    : states.some((s) => s !== "unavailable")
+    ? "degraded"
+    : "unavailable";
+  return jsonResponse({ status, backends });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,62 @@
+/**
+ * What the core needs from a backend. A backend type is one file in this folder exporting a
+ * {@link BackendFactory}, plus one line in `registry.ts`.
+ *
+ * @module
+ */
+
+import type { ConfigSection } from "../config_section.ts";
+import type { Logger } from "../log.ts";
+import type { ChatCompletion, ChatRequest } from "../types.ts";
+import type { KeyCounts } from "../keys.ts";
+
+/** Filled in by the backend as it works, read by the request log (also when the call fails). */
+export interface AttemptStats {
+  attempts: number;
+  /** Slot label of the last key used, e.g. `key 2/3`. */
+  key?: string;
+}
+
+/** Per-request context handed to a backend. */
+export interface ChatContext {
+  /** Aborts when the client goes away; the backend must stop its upstream call. */
+  signal: AbortSignal;
+  stats: AttemptStats;
+}
+
+/** One model a backend serves, id without the backend prefix. */
+export interface ModelEntry {
+  id: string;
+  created: number;
+  owned_by: string;
+}
+
+/** A backend's state for `/health`. */
+export interface BackendHealth {
+  type: string;
+  status: "ok" | "degraded" | "unavailable";
+  keys: KeyCounts;
+}
+
+/** A configured upstream. */
+export interface Backend {
+  readonly name: string;
+  readonly type: string;
+  /** Answers a chat request non-streaming; `request.model` is already the upstream's model id. */
+  complete(request: ChatRequest, ctx: ChatContext): Promise<ChatCompletion>;
+  /** The models this backend serves (cached; never fails, falls back to a catalogue). */
+  listModels(): Promise<ModelEntry[]>;
+  health(): BackendHealth;
+}
+
+/** Everything a factory gets to build a backend. */
+export interface BackendInit {
+  name: string;
+  /** The backend's mapping under `backends.<name>` in the config file. */
+  section: ConfigSection;
+  env: Readonly<Record<string, string>>;
+  log: Logger;
+}
+
+/** Builds a backend from its config section; throws `ConfigError` on bad settings. */
+export type BackendFactory = (init: BackendInit) => Backend;

@@ -1,0 +1,409 @@
+/**
+ * The shared base for upstreams that speak OpenAI's chat-completions API with Bearer keys: key
+ * rotation and failover, deadlines, error normalisation, response checks and the model list.
+ * A backend type specialises it by overriding {@link OpenAICompatibleBackend.upstreamBody}.
+ *
+ * @module
+ */
+
+import { deadline, sleep } from "../abort.ts";
+import { BodyTooLarge, readCapped, strictUtf8 } from "../body.ts";
+import { ConfigError } from "../config_section.ts";
+import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError } from "../errors.ts";
+import { KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
+import type { Logger } from "../log.ts";
+import { normalizeReasoning } from "../reasoning.ts";
+import type { ChatCompletion, ChatRequest } from "../types.ts";
+import type { Backend, BackendHealth, BackendInit, ChatContext, ModelEntry } from "./backend.ts";
+
+/** Resolved settings of one OpenAI-compatible backend. */
+export interface OpenAICompatibleOptions {
+  name: string;
+  type: string;
+  /** Who the upstream is, for messages: "InternLM". */
+  vendor: string;
+  baseUrl: string;
+  keys: string[];
+  /** The env variable people should set when there is no key, for the 503 message. */
+  keyEnv: string;
+  timeoutMs: number;
+  rateLimitCooldownMs: number;
+  authFailureCooldownMs: number;
+  /** Extra attempts after 5xx or network errors (each on another key). */
+  maxRetries: number;
+  retryBackoffMs: number;
+  modelsTtlMs: number;
+  /** Served by `/v1/models` when the upstream's list cannot be fetched. */
+  catalogue: string[];
+  maxResponseBytes: number;
+}
+
+/** Defaults a backend type supplies for {@link readOpenAICompatibleOptions}. */
+export interface TypeDefaults {
+  vendor: string;
+  baseUrl?: string;
+  /** Env prefix of the key list: `INTERNAI_API_KEY` reads `INTERNAI_API_KEY`, `_1`, `_2`, … */
+  keyEnv: string;
+  /** Env variable that overrides `api_url`. */
+  baseUrlEnv: string;
+  catalogue: string[];
+}
+
+/** Settings every OpenAI-compatible backend section accepts. */
+export const COMMON_SETTINGS = [
+  "type",
+  "enabled",
+  "api_url",
+  "api_keys",
+  "api_key_env",
+  "timeout",
+  "rate_limit_cooldown",
+  "auth_failure_cooldown",
+  "max_retries",
+  "retry_backoff",
+  "models",
+  "models_cache_ttl",
+  "max_response_bytes",
+] as const;
+
+const MIB = 1024 * 1024;
+
+/** Reads the common settings of `init.section`, with env overrides, into options. */
+export function readOpenAICompatibleOptions(
+  init: BackendInit,
+  defaults: TypeDefaults,
+): OpenAICompatibleOptions {
+  const s = init.section;
+  const keyEnv = s.string("api_key_env") ?? defaults.keyEnv;
+  const configured = (s.stringList("api_keys") ?? []).map((k) => expandEnv(k, init.env, init.log));
+  const keys = uniqueKeys([...keysFromEnv(keyEnv, init.env), ...configured]);
+  const rawUrl: string | undefined = init.env[defaults.baseUrlEnv] || s.string("api_url") ||
+    defaults.baseUrl;
+  if (!rawUrl) {
+    throw new ConfigError(`${s.path.join(".")}.api_url is required`, [...s.path, "api_url"]);
+  }
+  return {
+    name: init.name,
+    type: s.string("type") ?? "",
+    vendor: defaults.vendor,
+    baseUrl: checkUrl(rawUrl, [...s.path, "api_url"]),
+    keys,
+    keyEnv,
+    timeoutMs: s.seconds("timeout") ?? 300_000,
+    rateLimitCooldownMs: s.seconds("rate_limit_cooldown") ?? 60_000,
+    authFailureCooldownMs: s.seconds("auth_failure_cooldown") ?? 600_000,
+    maxRetries: s.number("max_retries", 0, 10, true) ?? 2,
+    retryBackoffMs: s.seconds("retry_backoff", 60) ?? 250,
+    modelsTtlMs: s.seconds("models_cache_ttl") ?? 600_000,
+    catalogue: s.stringList("models") ?? defaults.catalogue,
+    maxResponseBytes: s.number("max_response_bytes", 1024, 1024 * MIB, true) ?? 32 * MIB,
+  };
+}
+
+function checkUrl(raw: string, path: readonly (string | number)[]): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${path.join(".")} is not a valid URL: ${raw}`, path);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`${path.join(".")} must be an http(s) URL`, path);
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+/** `${VAR}` in a configured key reads the environment, so keys need not sit in the file. */
+function expandEnv(value: string, env: Readonly<Record<string, string>>, log: Logger): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    if (env[name] === undefined) log.warn(`api_keys references \${${name}}, which is not set`);
+    return env[name] ?? "";
+  });
+}
+
+/**
+ * @example
+ * ```ts
+ * class MyBackend extends OpenAICompatibleBackend {
+ *   protected override upstreamBody(request: ChatRequest) {
+ *     return { ...request, stream: false };
+ *   }
+ * }
+ * ```
+ */
+export class OpenAICompatibleBackend implements Backend {
+  readonly name: string;
+  readonly type: string;
+  protected readonly options: OpenAICompatibleOptions;
+  protected readonly log: Logger;
+  readonly #pool: KeyPool;
+  #models: { entries: ModelEntry[]; expires: number } | undefined;
+  #modelsInFlight: Promise<ModelEntry[]> | undefined;
+
+  constructor(options: OpenAICompatibleOptions, log: Logger) {
+    this.name = options.name;
+    this.type = options.type;
+    this.options = options;
+    this.log = log;
+    this.#pool = new KeyPool(options.keys);
+    if (options.keys.length === 0) {
+      log.warn(
+        `backend ${this.name}: no ${options.vendor} API key; set ${options.keyEnv} ` +
+          `(or ${options.keyEnv}_1, _2, …). Requests will get 503 until then.`,
+      );
+    }
+  }
+
+  /** The JSON body sent upstream for `request`; backend types override this. */
+  protected upstreamBody(request: ChatRequest): Record<string, unknown> {
+    return request;
+  }
+
+  async complete(request: ChatRequest, ctx: ChatContext): Promise<ChatCompletion> {
+    const { vendor } = this.options;
+    if (this.#pool.size === 0) {
+      throw new ApiError(
+        503,
+        `no ${vendor} API key is configured: set ${this.options.keyEnv} and restart the proxy`,
+        { code: "no_api_key" },
+      );
+    }
+    const body = JSON.stringify(this.upstreamBody(request));
+    const url = `${this.options.baseUrl}/chat/completions`;
+    const until = Date.now() + this.options.timeoutMs;
+    const tried = new Set<number>();
+    let serverErrors = 0;
+    let lastServerError: ApiError | undefined;
+
+    for (;;) {
+      const lease = this.#pool.acquire(tried);
+      if (!lease) break;
+      tried.add(lease.index);
+      ctx.stats.attempts++;
+      ctx.stats.key = lease.label;
+      const at = `backend ${this.name} ${lease.label}`;
+      const d = deadline(ctx.signal, until - Date.now());
+      try {
+        const res = await fetch(url, {
+          method: "POST",
+          headers: {
+            "authorization": `Bearer ${lease.key}`,
+            "content-type": "application/json",
+            "accept": "application/json",
+          },
+          body,
+          signal: d.signal,
+        });
+        const text = await this.#readText(res);
+        if (res.ok) return this.#parseCompletion(text, request.model);
+        const detail = parseUpstreamError(text);
+        if (res.status === 429) {
+          const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
+            this.options.rateLimitCooldownMs;
+          this.#pool.coolDown(lease.index, Date.now() + waitMs);
+          this.log.warn(`${at}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
+          continue;
+        }
+        if (res.status === 401 || res.status === 403) {
+          this.#pool.bench(lease.index, Date.now() + this.options.authFailureCooldownMs);
+          this.log.warn(`${at}: rejected (${res.status}): ${detail.message}`);
+          continue;
+        }
+        if (res.status < 500) {
+          throw new ApiError(res.status === 422 ? 400 : res.status, detail.message, {
+            type: detail.type,
+            code: detail.code,
+          });
+        }
+        lastServerError = new ApiError(
+          502,
+          `${vendor} upstream error (${res.status}): ${detail.message}`,
+          { code: "upstream_error" },
+        );
+        this.log.warn(`${at}: upstream ${res.status}: ${detail.message}`);
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        if (ctx.signal.aborted) throw clientClosed();
+        if (d.timedOut()) throw this.#timeout();
+        const reason = err instanceof Error ? err.message : String(err);
+        lastServerError = new ApiError(502, `no answer from ${vendor}: ${reason}`, {
+          code: "upstream_unreachable",
+        });
+        this.log.warn(`${at}: network error: ${reason}`);
+      } finally {
+        d.dispose();
+      }
+      // Only server-side failures reach here: back off before the next key.
+      if (++serverErrors > this.options.maxRetries) throw lastServerError;
+      const pause = this.options.retryBackoffMs * 2 ** (serverErrors - 1) * (0.5 + Math.random());
+      if (Date.now() + pause >= until) throw this.#timeout();
+      await sleep(pause, ctx.signal).catch(() => {
+        throw clientClosed();
+      });
+    }
+    throw lastServerError ?? this.#noUsableKey();
+  }
+
+  /** Why no key is left: all cooling (429 + Retry-After) or all rejected (502). */
+  #noUsableKey(): ApiError {
+    const { vendor } = this.options;
+    const soonest = this.#pool.soonestCoolingRecovery();
+    if (soonest !== undefined) {
+      const seconds = Math.max(1, Math.ceil((soonest - Date.now()) / 1000));
+      return new ApiError(
+        429,
+        `all ${vendor} API keys are rate-limited; retry in ${seconds}s`,
+        { code: "rate_limit_exceeded", headers: { "retry-after": String(seconds) } },
+      );
+    }
+    return new ApiError(
+      502,
+      `the proxy's ${vendor} API keys were rejected by ${vendor} (401/403); ` +
+        `check ${this.options.keyEnv}. Your own key to this proxy is not at fault.`,
+      { code: "upstream_keys_rejected" },
+    );
+  }
+
+  #timeout(): ApiError {
+    return new ApiError(
+      504,
+      `${this.options.vendor} did not answer within ${this.options.timeoutMs / 1000}s`,
+      { code: "upstream_timeout" },
+    );
+  }
+
+  async #readText(res: Response): Promise<string> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readCapped(res.body, this.options.maxResponseBytes);
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
+      throw new ApiError(
+        502,
+        `${this.options.vendor} response is larger than the limit of ${err.limit} bytes`,
+        { code: "upstream_response_too_large" },
+      );
+    }
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      throw this.#badResponse("a body that is not valid UTF-8");
+    }
+  }
+
+  #parseCompletion(text: string, requestedModel: string): ChatCompletion {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw this.#badResponse(`a body that is not JSON: ${snippet(text)}`);
+    }
+    if (!isRecord(data)) throw this.#badResponse(`a body that is not a JSON object`);
+    if (!Array.isArray(data.choices) || data.choices.length === 0) {
+      if (isRecord(data.error) || data.msg !== undefined) {
+        throw this.#badResponse(`an error: ${parseUpstreamError(text).message}`);
+      }
+      throw this.#badResponse(`a completion without choices: ${snippet(text)}`);
+    }
+    for (const [i, choice] of data.choices.entries()) {
+      if (!isRecord(choice) || !isRecord(choice.message)) {
+        throw this.#badResponse(`choice ${i} without a message`);
+      }
+      const m = choice.message;
+      if (m.content !== null && m.content !== undefined && typeof m.content !== "string") {
+        throw this.#badResponse(`choice ${i} with non-text content`);
+      }
+      // Fields OpenAI's schema requires but OpenAI-like upstreams often omit.
+      m.role = "assistant";
+      m.content ??= null;
+      m.refusal ??= null;
+      choice.logprobs ??= null;
+      if (typeof choice.index !== "number") choice.index = i;
+      choice.finish_reason ??= "stop";
+      if (m.tool_calls !== undefined && !Array.isArray(m.tool_calls)) delete m.tool_calls;
+      normalizeReasoning(choice.message as ChatCompletion["choices"][number]["message"]);
+    }
+    return {
+      ...data,
+      id: typeof data.id === "string" && data.id !== ""
+        ? data.id
+        : `chatcmpl-${crypto.randomUUID()}`,
+      object: "chat.completion",
+      created: typeof data.created === "number" ? data.created : Math.floor(Date.now() / 1000),
+      model: typeof data.model === "string" && data.model !== "" ? data.model : requestedModel,
+      choices: data.choices as ChatCompletion["choices"],
+    };
+  }
+
+  #badResponse(what: string): ApiError {
+    return new ApiError(502, `${this.options.vendor} returned ${what}`, {
+      code: "bad_upstream_response",
+    });
+  }
+
+  async listModels(): Promise<ModelEntry[]> {
+    if (this.#models && this.#models.expires > Date.now()) return this.#models.entries;
+    this.#modelsInFlight ??= this.#fetchModels().finally(() => {
+      this.#modelsInFlight = undefined;
+    });
+    return await this.#modelsInFlight;
+  }
+
+  async #fetchModels(): Promise<ModelEntry[]> {
+    const lease = this.#pool.acquire(new Set());
+    const d = deadline(new AbortController().signal, Math.min(this.options.timeoutMs, 10_000));
+    try {
+      const res = await fetch(`${this.options.baseUrl}/models`, {
+        headers: lease ? { authorization: `Bearer ${lease.key}` } : {},
+        signal: d.signal,
+      });
+      const data: unknown = JSON.parse(await this.#readText(res));
+      if (!res.ok || !isRecord(data) || !Array.isArray(data.data)) throw new Error(`${res.status}`);
+      const entries = data.data.filter((m) => isRecord(m) && typeof m.id === "string").map((
+        m,
+      ) => ({
+        id: m.id as string,
+        created: typeof m.created === "number" ? m.created : 0,
+        owned_by: typeof m.owned_by === "string" ? m.owned_by : this.name,
+      }));
+      if (entries.length === 0) throw new Error("empty list");
+      this.#models = { entries, expires: Date.now() + this.options.modelsTtlMs };
+    } catch (err) {
+      this.log.debug(
+        `backend ${this.name}: model list unavailable (${
+          err instanceof Error ? err.message : err
+        }); using the built-in catalogue`,
+      );
+      // Retry the upstream soon, but not on every /v1/models call.
+      const entries = this.options.catalogue.map((id) => ({ id, created: 0, owned_by: this.name }));
+      this.#models = { entries, expires: Date.now() + Math.min(this.options.modelsTtlMs, 30_000) };
+    } finally {
+      d.dispose();
+    }
+    return this.#models.entries;
+  }
+
+  health(): BackendHealth {
+    const keys = this.#pool.counts();
+    const status = keys.usable === 0 ? "unavailable" : keys.usable < keys.total ? "degraded" : "ok";
+    return { type: this.type, status, keys };
+  }
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date; capped at a day. */
+export function retryAfterMs(header: string | null): number | undefined {
+  if (header === null || header.trim() === "") return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), 86_400_000);
+}
+
+function clientClosed(): ApiError {
+  return new ApiError(CLIENT_CLOSED, "client closed the request", { code: "client_closed" });
+}
+
+function snippet(text: string): string {
+  const s = text.replace(/\s+/g, " ").trim();
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s || "(empty)";
+}

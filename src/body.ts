@@ -1,0 +1,55 @@
+/**
+ * Reading a body with a size cap. Both directions need it: a client must not make the proxy
+ * buffer without bound, and neither may an upstream.
+ *
+ * @module
+ */
+
+/** Thrown by {@link readCapped} when the body passes its cap. */
+export class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`body is larger than ${limit} bytes`);
+    this.name = "BodyTooLarge";
+  }
+}
+
+/**
+ * Reads a whole stream, failing with {@link BodyTooLarge} as soon as it passes `maxBytes`; the
+ * rest is cancelled, not read.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readCapped(new Response("hi").body, 1024);
+ * ```
+ */
+export async function readCapped(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  if (!stream) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) throw new BodyTooLarge(maxBytes);
+      parts.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
+/** Strict UTF-8: invalid bytes are an error, never silently replaced. */
+export const strictUtf8: TextDecoder = new TextDecoder("utf-8", { fatal: true });

@@ -1,0 +1,92 @@
+/**
+ * `POST /v1/chat/completions`: validate, route, call the backend, answer as JSON or as a
+ * synthesized event stream.
+ *
+ * @module
+ */
+
+import type { AttemptStats } from "./backends/backend.ts";
+import type { Config } from "./config.ts";
+import { ApiError, CLIENT_CLOSED, jsonResponse } from "./errors.ts";
+import { parseJson, readBody, validateChatRequest } from "./request.ts";
+import { SSE_HEADERS } from "./sse.ts";
+import { synthesizedStream } from "./synthesized_stream.ts";
+import type { ChatCompletion } from "./types.ts";
+
+/** What the request log needs to know about a chat call. */
+export interface ChatTrace {
+  backend?: string;
+  model?: string;
+  stats: AttemptStats;
+}
+
+/**
+ * Handles one chat completion request. `trace` is filled in as the request proceeds so the caller
+ * can log it, whatever the outcome.
+ */
+export async function handleChat(
+  request: Request,
+  config: Config,
+  trace: ChatTrace,
+): Promise<Response> {
+  const text = await readBody(request, config.limits.maxBodyBytes);
+  const body = validateChatRequest(
+    parseJson(text, config.limits.maxDepth),
+    config.limits,
+    config.forceModel !== undefined,
+  );
+  const route = config.router.resolve(config.forceModel ?? body.model);
+  trace.backend = route.backend.name;
+  trace.model = route.model;
+  const clientModel = `${route.backend.name}/${route.model}`;
+
+  // The upstream call has its own controller: request.signal also fires after a response has
+  // been sent, so it is only trusted as a hang-up until this handler returns.
+  const upstream = new AbortController();
+  const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
+  request.signal.addEventListener("abort", onHangUp, { once: true });
+  const result = route.backend
+    .complete({ ...body, model: route.model }, { signal: upstream.signal, stats: trace.stats })
+    .then((completion) => relabel(completion, route.backend.name));
+
+  try {
+    if (body.stream !== true) return jsonResponse(await result);
+    const includeUsage = body.stream_options?.include_usage === true;
+    const stream = (keepAliveMs: number) =>
+      new Response(
+        synthesizedStream(result, {
+          pieceSize: config.pieceSize,
+          includeUsage,
+          keepAliveMs,
+          onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
+        }),
+        { headers: SSE_HEADERS },
+      );
+    // Until the keep-alive is due, a failure can still be a plain JSON error with its real status.
+    if (config.keepAliveMs === 0 || await settlesWithin(result, config.keepAliveMs)) {
+      await result;
+      return stream(0);
+    }
+    config.log.debug(`${clientModel}: upstream slow, committing to the event stream`);
+    return stream(config.keepAliveMs);
+  } finally {
+    request.signal.removeEventListener("abort", onHangUp);
+  }
+}
+
+/** The model is reported with its backend prefix, the same id `/v1/models` lists. */
+function relabel(completion: ChatCompletion, backend: string): ChatCompletion {
+  completion.model = `${backend}/${completion.model}`;
+  return completion;
+}
+
+/** True if `promise` settles (either way) within `ms`. The timer never outlives the call. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const due = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), due]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

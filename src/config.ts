@@ -1,0 +1,261 @@
+/**
+ * Builds the running configuration from, in order of precedence, command-line flags, environment
+ * variables, the YAML config file and defaults. Any problem is a {@link ConfigError} whose message
+ * names the file, line and column when it comes from the file.
+ *
+ * @module
+ */
+
+import { LineCounter, parseDocument } from "yaml";
+import type { Backend } from "./backends/backend.ts";
+import { BACKEND_TYPES } from "./backends/registry.ts";
+import { ConfigError, ConfigSection } from "./config_section.ts";
+import { isRecord } from "./errors.ts";
+import { LOG_LEVELS, Logger, type LogLevel } from "./log.ts";
+import type { RequestLimits } from "./request.ts";
+import { Router } from "./router.ts";
+
+export { ConfigError };
+
+/** Settings that can come from flags (highest precedence). */
+export interface Overrides {
+  host?: string;
+  port?: number;
+  config?: string;
+  defaultBackend?: string;
+  forceModel?: string;
+  logLevel?: LogLevel;
+}
+
+/** The environment variables naming each override (documented in `--help` and the README). */
+export const ENV = {
+  host: "LLM_PROXY_HOST",
+  port: "LLM_PROXY_PORT",
+  config: "LLM_PROXY_CONFIG",
+  defaultBackend: "LLM_PROXY_DEFAULT_BACKEND",
+  forceModel: "LLM_PROXY_FORCE_MODEL",
+  logLevel: "LLM_PROXY_LOG_LEVEL",
+} as const;
+
+/** The proxy's resolved configuration. */
+export interface Config {
+  host: string;
+  port: number;
+  log: Logger;
+  /** Enabled backends by name (the routing prefix). */
+  backends: ReadonlyMap<string, Backend>;
+  router: Router;
+  forceModel: string | undefined;
+  keepAliveMs: number;
+  pieceSize: number;
+  limits: RequestLimits;
+}
+
+/** Inputs of {@link loadConfig}; tests pass their own env and log sink. */
+export interface LoadOptions {
+  overrides?: Overrides;
+  env?: Readonly<Record<string, string>>;
+  /** Where log lines go (default: stderr). */
+  logSink?: (line: string) => void;
+  /** Config file text, instead of reading `overrides.config` / `LLM_PROXY_CONFIG` from disk. */
+  configText?: string;
+}
+
+const TOP_LEVEL = [
+  "server",
+  "default_backend",
+  "force_model",
+  "log_level",
+  "streaming",
+  "limits",
+  "backends",
+];
+
+/**
+ * @example
+ * ```ts
+ * const config = loadConfig({ overrides: { port: 0 }, env: Deno.env.toObject() });
+ * ```
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? {};
+  const flags = options.overrides ?? {};
+  const path = flags.config ?? (env[ENV.config] || undefined);
+  const text = options.configText ?? (path ? readConfigFile(path) : "");
+  const file = path ?? "<config>";
+  const { data, locate } = parseYaml(text, file);
+  try {
+    return build(new ConfigSection([], data), flags, env, options.logSink);
+  } catch (err) {
+    if (err instanceof ConfigError && err.path.length > 0 && text !== "") {
+      throw new ConfigError(`${locate(err.path)}: ${err.message}`, err.path);
+    }
+    throw err;
+  }
+}
+
+function readConfigFile(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`cannot read config file ${path}: ${why}`);
+  }
+}
+
+function parseYaml(text: string, file: string) {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ConfigError(`${at(e.pos[0])}: invalid YAML: ${e.message.split("\n")[0]}`);
+  }
+  const data: unknown = doc.toJS() ?? {};
+  if (!isRecord(data)) throw new ConfigError(`${file}: the config file must be a YAML mapping`);
+  /** The closest node to `path` that exists in the file, as `file:line:col`. */
+  const locate = (path: readonly (string | number)[]) => {
+    for (let n = path.length; n > 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number] } | undefined;
+      if (node?.range) return at(node.range[0]);
+    }
+    return file;
+  };
+  return { data, locate };
+}
+
+function build(
+  root: ConfigSection,
+  flags: Overrides,
+  env: Readonly<Record<string, string>>,
+  logSink: ((line: string) => void) | undefined,
+): Config {
+  root.allowOnly(TOP_LEVEL);
+  const server = root.section("server");
+  server.allowOnly(["host", "port"]);
+  const streaming = root.section("streaming");
+  streaming.allowOnly(["keepalive_interval", "chunk_size"]);
+  const limits = root.section("limits");
+  limits.allowOnly(["max_body_bytes", "max_messages", "max_json_depth"]);
+
+  const logLevel = flags.logLevel ?? envLogLevel(env) ?? configLogLevel(root) ?? "info";
+  const log = new Logger(logLevel, logSink);
+  const backends = buildBackends(root, env, log);
+
+  const defaultName = flags.defaultBackend ?? (env[ENV.defaultBackend] || undefined) ??
+    root.string("default_backend");
+  if (defaultName !== undefined && !backends.has(defaultName)) {
+    const configured = root.section("backends").data[defaultName];
+    throw new ConfigError(
+      isRecord(configured)
+        ? `default backend "${defaultName}" is disabled`
+        : `default backend "${defaultName}" is not configured (backends: ${
+          [...backends.keys()].join(", ")
+        })`,
+      ["default_backend"],
+    );
+  }
+  const router = new Router(
+    backends,
+    defaultName ?? (backends.size === 1 ? [...backends.keys()][0] : undefined),
+  );
+  const forceModel = flags.forceModel ?? (env[ENV.forceModel] || undefined) ??
+    root.string("force_model");
+  if (forceModel !== undefined) {
+    try {
+      router.resolve(forceModel);
+    } catch (err) {
+      throw new ConfigError(`force model: ${(err as Error).message}`, ["force_model"]);
+    }
+  }
+
+  return {
+    host: flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1",
+    port: flags.port ?? envPort(env) ?? server.number("port", 0, 65535, true) ?? 8000,
+    log,
+    backends,
+    router,
+    forceModel,
+    keepAliveMs: streaming.seconds("keepalive_interval", 3600) ?? 15_000,
+    pieceSize: streaming.number("chunk_size", 2, 1 << 20, true) ?? 32,
+    limits: {
+      maxBodyBytes: limits.number("max_body_bytes", 1024, 1 << 30, true) ?? 10 * 1024 * 1024,
+      maxMessages: limits.number("max_messages", 1, 1_000_000, true) ?? 2048,
+      maxDepth: limits.number("max_json_depth", 4, 10_000, true) ?? 64,
+    },
+  };
+}
+
+/** With no `backends:` in the file, InternLM is the one backend, as in the seed's example. */
+function buildBackends(
+  root: ConfigSection,
+  env: Readonly<Record<string, string>>,
+  log: Logger,
+): Map<string, Backend> {
+  const declared = root.data.backends == null
+    ? new ConfigSection(["backends"], { internlm: { type: "internlm" } })
+    : root.section("backends");
+  const backends = new Map<string, Backend>();
+  for (const name of Object.keys(declared.data)) {
+    const section = declared.section(name);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+      throw new ConfigError(
+        `backend name "${name}" may use only letters, digits, ".", "_" and "-"`,
+        section.path,
+      );
+    }
+    if (section.boolean("enabled") === false) continue;
+    const type = section.string("type") ?? (name in BACKEND_TYPES ? name : undefined);
+    const factory = type === undefined ? undefined : BACKEND_TYPES[type];
+    if (!factory) {
+      throw new ConfigError(
+        `backends.${name}.type must be one of: ${Object.keys(BACKEND_TYPES).join(", ")}`,
+        [...section.path, "type"],
+      );
+    }
+    const typed = new ConfigSection(section.path, { ...section.data, type });
+    backends.set(name, factory({ name, section: typed, env, log }));
+  }
+  if (backends.size === 0) throw new ConfigError("no backend is enabled", ["backends"]);
+  return backends;
+}
+
+function envLogLevel(env: Readonly<Record<string, string>>): LogLevel | undefined {
+  const v = env[ENV.logLevel];
+  if (!v) return undefined;
+  if (!isLogLevel(v)) {
+    throw new ConfigError(`${ENV.logLevel} must be one of: ${LOG_LEVELS.join(", ")}`);
+  }
+  return v;
+}
+
+function configLogLevel(root: ConfigSection): LogLevel | undefined {
+  const v = root.string("log_level");
+  if (v !== undefined && !isLogLevel(v)) {
+    throw new ConfigError(`log_level must be one of: ${LOG_LEVELS.join(", ")}`, ["log_level"]);
+  }
+  return v;
+}
+
+/** True for the names in {@link LOG_LEVELS}. */
+export function isLogLevel(v: string): v is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(v);
+}
+
+function envPort(env: Readonly<Record<string, string>>): number | undefined {
+  const v = env[ENV.port];
+  if (!v) return undefined;
+  const port = parsePort(v);
+  if (port === undefined) throw new ConfigError(`${ENV.port} must be a port number (0-65535)`);
+  return port;
+}
+
+/** A TCP port from text, or undefined when it is not one. */
+export function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}

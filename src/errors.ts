@@ -1,0 +1,144 @@
+/**
+ * Errors in OpenAI's wire shape. Everything the proxy answers with a non-2xx status goes through
+ * {@link ApiError}, so clients (and the official SDKs) can always parse `error.message`.
+ *
+ * @module
+ */
+
+/** The body of every error response: `{"error":{"message","type","param","code"}}`. */
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/**
+ * Status logged when the client hung up before the answer was ready (nginx's convention); no
+ * client ever receives it.
+ */
+export const CLIENT_CLOSED = 499;
+
+/** Options for {@link ApiError}. */
+export interface ApiErrorInit {
+  type?: string;
+  code?: string | null;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+/**
+ * An error that knows its HTTP status and OpenAI error fields.
+ *
+ * @example
+ * ```ts
+ * throw new ApiError(400, "messages must be a non-empty array", { param: "messages" });
+ * ```
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  readonly param: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, message: string, init: ApiErrorInit = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.type = init.type ?? defaultType(status);
+    this.code = init.code ?? null;
+    this.param = init.param ?? null;
+    this.headers = init.headers ?? {};
+  }
+
+  /** The JSON body sent to clients. */
+  toBody(): ErrorBody {
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
+  }
+
+  /** A complete JSON response for this error. */
+  toResponse(): Response {
+    return jsonResponse(this.toBody(), this.status, this.headers);
+  }
+}
+
+/** OpenAI's own type names for the status classes clients branch on. */
+function defaultType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+/** Serialises `body` as a JSON response. */
+export function jsonResponse(
+  body: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** Turns anything thrown into an {@link ApiError}; unknown failures become a generic 500. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return new ApiError(500, "internal proxy error", { code: "internal_error" });
+}
+
+/** Upstream error bodies come in several shapes; this is the message, type and code found in one. */
+export interface UpstreamErrorDetail {
+  message: string;
+  type?: string;
+  code?: string;
+}
+
+const MAX_MESSAGE = 2000;
+
+/**
+ * Finds the message in an upstream error body: OpenAI's nested `{"error":{...}}`, LMDeploy's flat
+ * `{"object":"error","message",...}`, FastAPI's `{"detail":...}`, InternLM's `{"msg":...}`, or
+ * plain text/HTML (tags stripped, whitespace folded, length capped).
+ */
+export function parseUpstreamError(text: string): UpstreamErrorDetail {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { message: clip(plainText(text)) };
+  }
+  const obj = isRecord(parsed) ? parsed : {};
+  const inner = isRecord(obj.error) ? obj.error : obj;
+  const message = firstString(inner.message, obj.error, obj.detail, obj.msg, inner.detail);
+  return {
+    message: clip(message ?? plainText(text)),
+    type: typeof inner.type === "string" ? inner.type : undefined,
+    code: inner.code === undefined || inner.code === null ? undefined : String(inner.code),
+  };
+}
+
+function firstString(...values: unknown[]): string | undefined {
+  for (const v of values) {
+    if (typeof v === "string" && v.trim() !== "") return v;
+    if (Array.isArray(v) || isRecord(v)) return JSON.stringify(v);
+  }
+  return undefined;
+}
+
+function plainText(text: string): string {
+  const folded = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  return folded === "" ? "(empty body)" : folded;
+}
+
+function clip(s: string): string {
+  return s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}…` : s;
+}
+
+/** Narrow `unknown` to a plain JSON object. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,146 @@
+/**
+ * A pool of upstream API keys, handed out round-robin. Keys that the upstream rate-limits cool
+ * down; keys it rejects are benched for longer. Keys are only ever named by slot (`key 2/3`), so
+ * nothing here can leak one into a log line.
+ *
+ * @module
+ */
+
+/** Why a key is not usable right now. */
+export type KeyState = "usable" | "cooling" | "benched";
+
+/** A key lent out for one upstream attempt. */
+export interface KeyLease {
+  /** 0-based position in the pool. */
+  index: number;
+  /** The secret itself: goes into the Authorization header and nowhere else. */
+  key: string;
+  /** `key 2/3`: the only way logs refer to a key. */
+  label: string;
+}
+
+/** Counts for `/health`. */
+export interface KeyCounts {
+  total: number;
+  usable: number;
+  cooling: number;
+  benched: number;
+}
+
+interface Slot {
+  key: string;
+  state: "cooling" | "benched" | "usable";
+  until: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * const pool = new KeyPool(["k1", "k2"]);
+ * const lease = pool.acquire(new Set());
+ * if (lease) pool.coolDown(lease.index, Date.now() + 30_000);
+ * ```
+ */
+export class KeyPool {
+  readonly #slots: Slot[];
+  #cursor = 0;
+
+  constructor(keys: readonly string[], private readonly now: () => number = Date.now) {
+    this.#slots = keys.map((key) => ({ key, state: "usable", until: 0 }));
+  }
+
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** The state of slot `i` now; an expired cool-down or bench counts as usable again. */
+  state(i: number): KeyState {
+    const slot = this.#slots[i];
+    if (slot.state !== "usable" && slot.until <= this.now()) {
+      slot.state = "usable";
+      slot.until = 0;
+    }
+    return slot.state;
+  }
+
+  /** When slot `i` becomes usable again (epoch ms), or 0 if it is usable. */
+  until(i: number): number {
+    return this.state(i) === "usable" ? 0 : this.#slots[i].until;
+  }
+
+  /**
+   * The next usable key after the last one handed out, skipping `tried`. The cursor moves on every
+   * call, so consecutive requests spread over all keys.
+   */
+  acquire(tried: ReadonlySet<number>): KeyLease | undefined {
+    const n = this.#slots.length;
+    for (let step = 0; step < n; step++) {
+      const i = (this.#cursor + step) % n;
+      if (tried.has(i) || this.state(i) !== "usable") continue;
+      this.#cursor = (i + 1) % n;
+      return { index: i, key: this.#slots[i].key, label: `key ${i + 1}/${n}` };
+    }
+    return undefined;
+  }
+
+  /** Rate-limited: unusable until `until` (epoch ms). */
+  coolDown(i: number, until: number): void {
+    this.#mark(i, "cooling", until);
+  }
+
+  /** Rejected (401/403): unusable until `until` (epoch ms). */
+  bench(i: number, until: number): void {
+    this.#mark(i, "benched", until);
+  }
+
+  #mark(i: number, state: "cooling" | "benched", until: number): void {
+    const slot = this.#slots[i];
+    // A later verdict never shortens an earlier, longer one.
+    if (slot.state === state && slot.until > until) return;
+    slot.state = state;
+    slot.until = until;
+  }
+
+  /** The soonest moment (epoch ms) any cooling key recovers, or undefined if none is cooling. */
+  soonestCoolingRecovery(): number | undefined {
+    let soonest: number | undefined;
+    for (let i = 0; i < this.#slots.length; i++) {
+      if (this.state(i) !== "cooling") continue;
+      const until = this.#slots[i].until;
+      if (soonest === undefined || until < soonest) soonest = until;
+    }
+    return soonest;
+  }
+
+  counts(): KeyCounts {
+    const counts: KeyCounts = { total: this.#slots.length, usable: 0, cooling: 0, benched: 0 };
+    for (let i = 0; i < this.#slots.length; i++) counts[this.state(i)]++;
+    return counts;
+  }
+}
+
+/**
+ * Reads keys from `PREFIX`, `PREFIX_1`, `PREFIX_2`, … in numeric order. A gap in the numbers does
+ * not end the list (people delete a revoked `_2` and keep `_3`); blank values and duplicates are
+ * dropped.
+ */
+export function keysFromEnv(prefix: string, env: Record<string, string>): string[] {
+  const numbered: Array<[number, string]> = [];
+  const pattern = new RegExp(`^${prefix}_(\\d+)$`);
+  for (const [name, value] of Object.entries(env)) {
+    const m = pattern.exec(name);
+    if (m) numbered.push([Number(m[1]), value]);
+  }
+  numbered.sort((a, b) => a[0] - b[0]);
+  return uniqueKeys([env[prefix] ?? "", ...numbered.map(([, v]) => v)]);
+}
+
+/** Trims, drops blanks and keeps the first of any duplicates. */
+export function uniqueKeys(keys: readonly string[]): string[] {
+  const seen = new Set<string>();
+  for (const raw of keys) {
+    const key = raw.trim();
+    if (key !== "") seen.add(key);
+  }
+  return [...seen];
+}

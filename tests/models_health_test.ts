@@ -1,0 +1,109 @@
+// GET /v1/models (upstream list, cache, built-in fallback) and GET /health.
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import { INTERNLM_CATALOGUE } from "../src/backends/internlm.ts";
+import { completion, FakeUpstream, rateLimited } from "./fake_upstream.ts";
+import { chatBody, postChat, startProxy } from "./proxy.ts";
+import { assertSchema } from "./schema.ts";
+
+Deno.test("/v1/models lists the upstream's models, prefixed, and caches them", async () => {
+  const up = await FakeUpstream.start();
+  const proxy = await startProxy({ upstream: up.baseUrl });
+  try {
+    const client = new OpenAI({ baseURL: proxy.baseUrl, apiKey: "x" });
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    assert.deepEqual(ids, ["internlm/internlm2.5-latest", "internlm/intern-s1"]);
+    const res = await fetch(`${proxy.baseUrl}/models`);
+    assertSchema("ListModelsResponse", await res.json());
+    const modelCalls = up.requests.filter((r) => r.path.endsWith("/models"));
+    assert.equal(modelCalls.length, 1, "second call served from cache");
+    assert.equal(modelCalls[0].key, "test-key-0");
+    const one = await fetch(`${proxy.baseUrl}/models/internlm/intern-s1`);
+    assert.equal(one.status, 200);
+    assertSchema("Model", await one.json());
+    const missing = await fetch(`${proxy.baseUrl}/models/internlm/nope`);
+    assert.equal(missing.status, 404);
+    assertSchema("ErrorResponse", await missing.json());
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+Deno.test("/v1/models falls back to the built-in catalogue when the upstream has none", async () => {
+  const up = await FakeUpstream.start();
+  up.setModels(null);
+  const proxy = await startProxy({ upstream: up.baseUrl });
+  try {
+    const res = await fetch(`${proxy.origin}/models`);
+    const body = await res.json();
+    assertSchema("ListModelsResponse", body);
+    assert.deepEqual(
+      body.data.map((m: { id: string }) => m.id),
+      INTERNLM_CATALOGUE.map((id) => `internlm/${id}`),
+    );
+    for (const id of ["internlm2.5-latest", "internlm2-7b", "intern-s1-pro", "internlm3-latest"]) {
+      assert.ok(body.data.some((m: { id: string }) => m.id === `internlm/${id}`), id);
+    }
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+Deno.test("/health reports keys per backend, changes as keys cool, and shows no key", async () => {
+  const keys = ["sk-health-secret-1", "sk-health-secret-2"];
+  let first = true;
+  const up = await FakeUpstream.start(() => {
+    const reply = first ? rateLimited(60) : completion("ok");
+    first = false;
+    return reply;
+  });
+  const proxy = await startProxy({ upstream: up.baseUrl, keys });
+  try {
+    let res = await fetch(`${proxy.origin}/health`);
+    let text = await res.text();
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(text), {
+      status: "ok",
+      backends: {
+        internlm: {
+          type: "internlm",
+          status: "ok",
+          keys: { total: 2, usable: 2, cooling: 0, benched: 0 },
+        },
+      },
+    });
+    const chat = await postChat(proxy, chatBody());
+    assert.equal(chat.status, 200);
+    await chat.body?.cancel();
+    res = await fetch(`${proxy.origin}/health`);
+    text = await res.text();
+    const health = JSON.parse(text);
+    assert.equal(health.status, "degraded");
+    assert.deepEqual(health.backends.internlm.keys, {
+      total: 2,
+      usable: 1,
+      cooling: 1,
+      benched: 0,
+    });
+    for (const key of keys) assert.ok(!text.includes(key));
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+Deno.test("/health with no key at all says unavailable but answers 200", async () => {
+  const proxy = await startProxy({ upstream: "http://127.0.0.1:9/api/v1", keys: [] });
+  try {
+    const res = await fetch(`${proxy.origin}/health`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.status, "unavailable");
+    assert.equal(body.backends.internlm.keys.total, 0);
+  } finally {
+    await proxy.close();
+  }
+});

@@ -1,0 +1,91 @@
+/**
+ * Runs the proxy in-process on an ephemeral loopback port for tests, with its log captured.
+ *
+ * @module
+ */
+
+import { createHandler } from "../src/app.ts";
+import { loadConfig, type Overrides } from "../src/config.ts";
+
+/** A running proxy. */
+export interface TestProxy {
+  /** `http://127.0.0.1:PORT` */
+  origin: string;
+  /** `http://127.0.0.1:PORT/v1`, the OpenAI SDK's base URL. */
+  baseUrl: string;
+  /** Every log line written so far. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** Options for {@link startProxy}. */
+export interface StartOptions {
+  /** Upstream base URL; becomes `INTERNAI_API_BASE_URL`. */
+  upstream?: string;
+  /** InternLM keys; become `INTERNAI_API_KEY`, `INTERNAI_API_KEY_1`, … */
+  keys?: string[];
+  env?: Record<string, string>;
+  configText?: string;
+  overrides?: Overrides;
+}
+
+export async function startProxy(options: StartOptions = {}): Promise<TestProxy> {
+  const env: Record<string, string> = { ...options.env };
+  if (options.upstream) env.INTERNAI_API_BASE_URL = options.upstream;
+  (options.keys ?? ["test-key-0"]).forEach((key, i) => {
+    env[i === 0 ? "INTERNAI_API_KEY" : `INTERNAI_API_KEY_${i}`] = key;
+  });
+  const logs: string[] = [];
+  const config = loadConfig({
+    env,
+    overrides: { logLevel: "debug", ...options.overrides },
+    configText: options.configText,
+    logSink: (line) => logs.push(line),
+  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler(config),
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    origin,
+    baseUrl: `${origin}/v1`,
+    logs,
+    close: () => server.shutdown(),
+  };
+}
+
+/** POSTs `body` (JSON-encoded unless a string) to the proxy's chat endpoint. */
+export function postChat(
+  proxy: TestProxy,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${proxy.baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** Splits an SSE body into its `data:` payloads and comment lines, in order. */
+export function parseSse(text: string): { data: string[]; comments: string[] } {
+  const data: string[] = [];
+  const comments: string[] = [];
+  for (const event of text.split("\n\n")) {
+    for (const line of event.split("\n")) {
+      if (line.startsWith("data: ")) data.push(line.slice(6));
+      else if (line.startsWith(":")) comments.push(line);
+    }
+  }
+  return { data, comments };
+}
+
+/** A minimal valid chat request. */
+export function chatBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: "internlm/internlm2.5-latest",
+    messages: [{ role: "user", content: "Hello!" }],
+    ...extra,
+  };
+}
