@@ -29,7 +29,7 @@ export interface StartOptions {
   overrides?: Overrides;
 }
 
-export async function startProxy(options: StartOptions = {}): Promise<TestProxy> {
+export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
   const env: Record<string, string> = { ...options.env };
   if (options.upstream) env.INTERNAI_API_BASE_URL = options.upstream;
   (options.keys ?? ["test-key-0"]).forEach((key, i) => {
@@ -47,12 +47,12 @@ export async function startProxy(options: StartOptions = {}): Promise<TestProxy>
     createHandler(config),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;
-  return {
+  return Promise.resolve({
     origin,
     baseUrl: `${origin}/v1`,
     logs,
     close: () => server.shutdown(),
-  };
+  });
 }
 
 /** POSTs `body` (JSON-encoded unless a string) to the proxy's chat endpoint. */
