@@ -145,30 +145,30 @@ function build(
   const log = new Logger(logLevel, logSink);
   const backends = buildBackends(root, env, log);
 
-  const defaultName = flags.defaultBackend ?? (env[ENV.defaultBackend] || undefined) ??
-    root.string("default_backend");
-  if (defaultName !== undefined && !backends.has(defaultName)) {
-    const configured = root.section("backends").data[defaultName];
-    throw new ConfigError(
+  const defaultBackend = pick(flags.defaultBackend, "--default-backend", env, ENV.defaultBackend) ??
+    fromFile(root.string("default_backend"), "default_backend");
+  if (defaultBackend && !backends.has(defaultBackend.value)) {
+    const name = defaultBackend.value;
+    const configured = root.section("backends").data[name];
+    throw defaultBackend.error(
       isRecord(configured)
-        ? `default backend "${defaultName}" is disabled`
-        : `default backend "${defaultName}" is not configured (backends: ${
+        ? `default backend "${name}" is disabled`
+        : `default backend "${name}" is not configured (backends: ${
           [...backends.keys()].join(", ")
         })`,
-      ["default_backend"],
     );
   }
   const router = new Router(
     backends,
-    defaultName ?? (backends.size === 1 ? [...backends.keys()][0] : undefined),
+    defaultBackend?.value ?? (backends.size === 1 ? [...backends.keys()][0] : undefined),
   );
-  const forceModel = flags.forceModel ?? (env[ENV.forceModel] || undefined) ??
-    root.string("force_model");
-  if (forceModel !== undefined) {
+  const forceModel = pick(flags.forceModel, "--force-model", env, ENV.forceModel) ??
+    fromFile(root.string("force_model"), "force_model");
+  if (forceModel) {
     try {
-      router.resolve(forceModel);
+      router.resolve(forceModel.value);
     } catch (err) {
-      throw new ConfigError(`force model: ${(err as Error).message}`, ["force_model"]);
+      throw forceModel.error(`force model: ${(err as Error).message}`);
     }
   }
 
@@ -178,7 +178,7 @@ function build(
     log,
     backends,
     router,
-    forceModel,
+    forceModel: forceModel?.value,
     keepAliveMs: streaming.seconds("keepalive_interval", 3600) ?? 15_000,
     pieceSize: streaming.number("chunk_size", 2, 1 << 20, true) ?? 32,
     limits: {
@@ -221,6 +221,30 @@ function buildBackends(
   }
   if (backends.size === 0) throw new ConfigError("no backend is enabled", ["backends"]);
   return backends;
+}
+
+/** A setting's value and how to blame it: the flag, the env variable, or the file's line. */
+interface Sourced {
+  value: string;
+  error(message: string): ConfigError;
+}
+
+function pick(
+  flag: string | undefined,
+  flagName: string,
+  env: Readonly<Record<string, string>>,
+  envName: string,
+): Sourced | undefined {
+  if (flag !== undefined) {
+    return { value: flag, error: (m) => new ConfigError(`${flagName}: ${m}`) };
+  }
+  const fromEnv = env[envName];
+  if (fromEnv) return { value: fromEnv, error: (m) => new ConfigError(`${envName}: ${m}`) };
+  return undefined;
+}
+
+function fromFile(value: string | undefined, key: string): Sourced | undefined {
+  return value === undefined ? undefined : { value, error: (m) => new ConfigError(m, [key]) };
 }
 
 function envLogLevel(env: Readonly<Record<string, string>>): LogLevel | undefined {

@@ -95,8 +95,8 @@ export class KeyPool {
 
   #mark(i: number, state: "cooling" | "benched", until: number): void {
     const slot = this.#slots[i];
-    // A later verdict never shortens an earlier, longer one.
-    if (slot.state === state && slot.until > until) return;
+    // Concurrent requests may judge the same key: a later verdict never shortens a longer one.
+    if (this.state(i) !== "usable" && slot.until >= until) return;
     slot.state = state;
     slot.until = until;
   }
@@ -110,6 +110,15 @@ export class KeyPool {
       if (soonest === undefined || until < soonest) soonest = until;
     }
     return soonest;
+  }
+
+  /** `text` with every key in the pool masked; for upstream messages that echo a key back. */
+  redact(text: string): string {
+    let out = text;
+    for (const { key } of this.#slots) {
+      if (out.includes(key)) out = out.replaceAll(key, "[redacted key]");
+    }
+    return out;
   }
 
   counts(): KeyCounts {
@@ -126,7 +135,7 @@ export class KeyPool {
  */
 export function keysFromEnv(prefix: string, env: Record<string, string>): string[] {
   const numbered: Array<[number, string]> = [];
-  const pattern = new RegExp(`^${prefix}_(\\d+)$`);
+  const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}_(\\d+)$`);
   for (const [name, value] of Object.entries(env)) {
     const m = pattern.exec(name);
     if (m) numbered.push([Number(m[1]), value]);

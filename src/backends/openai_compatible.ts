@@ -173,6 +173,7 @@ export class OpenAICompatibleBackend implements Backend {
     const until = Date.now() + this.options.timeoutMs;
     const tried = new Set<number>();
     let serverErrors = 0;
+    let rateLimited = false;
     let lastServerError: ApiError | undefined;
 
     for (;;) {
@@ -196,8 +197,9 @@ export class OpenAICompatibleBackend implements Backend {
         });
         const text = await this.#readText(res);
         if (res.ok) return this.#parseCompletion(text, request.model);
-        const detail = parseUpstreamError(text);
+        const detail = parseUpstreamError(this.#redact(text));
         if (res.status === 429) {
+          rateLimited = true;
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
             this.options.rateLimitCooldownMs;
           this.#pool.coolDown(lease.index, Date.now() + waitMs);
@@ -241,15 +243,18 @@ export class OpenAICompatibleBackend implements Backend {
         throw clientClosed();
       });
     }
-    throw lastServerError ?? this.#noUsableKey();
+    throw lastServerError ?? this.#noUsableKey(rateLimited);
   }
 
-  /** Why no key is left: all cooling (429 + Retry-After) or all rejected (502). */
-  #noUsableKey(): ApiError {
+  /**
+   * Why no key is left: rate limits (429 + Retry-After) or rejections (502). A 429 seen during this
+   * request counts even when its cool-down already ran out (`Retry-After: 0`).
+   */
+  #noUsableKey(rateLimited: boolean): ApiError {
     const { vendor } = this.options;
     const soonest = this.#pool.soonestCoolingRecovery();
-    if (soonest !== undefined) {
-      const seconds = Math.max(1, Math.ceil((soonest - Date.now()) / 1000));
+    if (soonest !== undefined || rateLimited) {
+      const seconds = Math.max(1, Math.ceil(((soonest ?? 0) - Date.now()) / 1000));
       return new ApiError(
         429,
         `all ${vendor} API keys are rate-limited; retry in ${seconds}s`,
@@ -296,14 +301,14 @@ export class OpenAICompatibleBackend implements Backend {
     try {
       data = JSON.parse(text);
     } catch {
-      throw this.#badResponse(`a body that is not JSON: ${snippet(text)}`);
+      throw this.#badResponse(`a body that is not JSON: ${snippet(this.#redact(text))}`);
     }
     if (!isRecord(data)) throw this.#badResponse(`a body that is not a JSON object`);
     if (!Array.isArray(data.choices) || data.choices.length === 0) {
       if (isRecord(data.error) || data.msg !== undefined) {
-        throw this.#badResponse(`an error: ${parseUpstreamError(text).message}`);
+        throw this.#badResponse(`an error: ${parseUpstreamError(this.#redact(text)).message}`);
       }
-      throw this.#badResponse(`a completion without choices: ${snippet(text)}`);
+      throw this.#badResponse(`a completion without choices: ${snippet(this.#redact(text))}`);
     }
     for (const [i, choice] of data.choices.entries()) {
       if (!isRecord(choice) || !isRecord(choice.message)) {
@@ -333,6 +338,11 @@ export class OpenAICompatibleBackend implements Backend {
       model: typeof data.model === "string" && data.model !== "" ? data.model : requestedModel,
       choices: data.choices as ChatCompletion["choices"],
     };
+  }
+
+  /** Upstreams sometimes echo the key they were sent ("Incorrect API key: sk-…"). */
+  #redact(text: string): string {
+    return this.#pool.redact(text);
   }
 
   #badResponse(what: string): ApiError {
@@ -390,11 +400,18 @@ export class OpenAICompatibleBackend implements Backend {
   }
 }
 
+const DELTA_SECONDS = /^\d+(?:\.\d+)?$/;
+const HTTP_DATE = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date; capped at a day. */
 export function retryAfterMs(header: string | null): number | undefined {
-  if (header === null || header.trim() === "") return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  if (header === null) return undefined;
+  const value = header.trim();
+  const ms = DELTA_SECONDS.test(value)
+    ? Number(value) * 1000
+    : HTTP_DATE.test(value)
+    ? Date.parse(value) - Date.now()
+    : NaN;
   if (!Number.isFinite(ms)) return undefined;
   return Math.min(Math.max(ms, 0), 86_400_000);
 }

@@ -1,0 +1,210 @@
+// Pure helpers: text splitting for synthesized streams, <think> handling, upstream error
+// parsing and Retry-After parsing.
+import assert from "node:assert/strict";
+import { retryAfterMs } from "../src/backends/openai_compatible.ts";
+import { parseUpstreamError } from "../src/errors.ts";
+import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
+import { splitText } from "../src/synthesize.ts";
+import type { AssistantMessage } from "../src/types.ts";
+
+// ---- splitText ----
+
+/** True if `s` has a high surrogate not followed by a low one, or a low one not preceded by one. */
+function hasLoneSurrogate(s: string): boolean {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+const SAMPLES = [
+  "😀😃😄😁😆😅🤣😂",
+  "a😀bc😃def😄ghij😁",
+  "👩‍👩‍👧‍👦 family, 🇨🇳🇺🇸 flags, 𝕏 math, 𠀀 CJK ext B",
+  "plain ASCII text that has no surrogates at all",
+  "深度思考：😀中文与表情混排🎉结束",
+  "😀",
+  "x😀",
+  "",
+];
+
+Deno.test("splitText: pieces are at most `size`, rejoin to the input, never split a pair", () => {
+  for (const text of SAMPLES) {
+    for (let size = 2; size <= 7; size++) {
+      const pieces = [...splitText(text, size)];
+      const where = `${JSON.stringify(text)} size ${size}`;
+      assert.equal(pieces.join(""), text, where);
+      for (const piece of pieces) {
+        assert.ok(piece.length >= 1 && piece.length <= size, `${where}: ${JSON.stringify(piece)}`);
+        assert.ok(!hasLoneSurrogate(piece), `${where}: lone surrogate in ${JSON.stringify(piece)}`);
+      }
+    }
+  }
+});
+
+Deno.test("splitText: pieces are as large as allowed (size, or size-1 to keep a pair whole)", () => {
+  assert.deepEqual([...splitText("abcdefg", 3)], ["abc", "def", "g"]);
+  // "a😀" is 3 units; at size 2 the cut would fall inside 😀, so "a" goes alone.
+  assert.deepEqual([...splitText("a😀b", 2)], ["a", "😀", "b"]);
+  assert.deepEqual([...splitText("😀😀😀", 3)], ["😀", "😀", "😀"]);
+  assert.deepEqual([...splitText("😀😀😀", 4)], ["😀😀", "😀"]);
+  assert.deepEqual([...splitText("", 4)], []);
+});
+
+// ---- splitThink / normalizeReasoning ----
+
+Deno.test("splitThink: a leading <think> block becomes reasoning", () => {
+  assert.deepEqual(splitThink("<think>hmm</think>Hi"), { reasoning: "hmm", content: "Hi" });
+  // Leading whitespace before the tag, and whitespace around the parts, are dropped.
+  assert.deepEqual(splitThink("\n  <think>\n step 1\n</think>\n\nAnswer."), {
+    reasoning: "step 1",
+    content: "Answer.",
+  });
+  // Unclosed (cut off by max_tokens mid-thought): all reasoning, no content.
+  assert.deepEqual(splitThink("<think>still thinking"), {
+    reasoning: "still thinking",
+    content: "",
+  });
+  assert.deepEqual(splitThink("<think></think>Only an answer"), {
+    reasoning: "",
+    content: "Only an answer",
+  });
+});
+
+Deno.test("splitThink: no leading tag → undefined", () => {
+  assert.equal(splitThink("Hello"), undefined);
+  assert.equal(splitThink(""), undefined);
+  // A tag that does not lead the text is content, e.g. an answer quoting the syntax.
+  assert.equal(splitThink("Use <think>…</think> tags"), undefined);
+});
+
+function msg(fields: Partial<AssistantMessage>): AssistantMessage {
+  return { role: "assistant", content: null, ...fields };
+}
+
+Deno.test("normalizeReasoning: <think> in content moves to reasoning_content", () => {
+  const m = msg({ content: "  <think>plan</think>Result" });
+  normalizeReasoning(m);
+  assert.deepEqual(m, { role: "assistant", content: "Result", reasoning_content: "plan" });
+});
+
+Deno.test("normalizeReasoning: reasoning_content beats reasoning; `reasoning` is renamed", () => {
+  const both = msg({ content: "A", reasoning_content: "from rc", reasoning: "from r" });
+  normalizeReasoning(both);
+  assert.deepEqual(both, { role: "assistant", content: "A", reasoning_content: "from rc" });
+
+  const onlyReasoning = msg({ content: "A", reasoning: "from r" });
+  normalizeReasoning(onlyReasoning);
+  assert.deepEqual(onlyReasoning, { role: "assistant", content: "A", reasoning_content: "from r" });
+
+  // An empty reasoning_content does not hide a non-empty reasoning.
+  const emptyRc = msg({ content: "A", reasoning_content: "", reasoning: "from r" });
+  normalizeReasoning(emptyRc);
+  assert.equal(emptyRc.reasoning_content, "from r");
+});
+
+Deno.test("normalizeReasoning: a reasoning field wins over a <think> block in content", () => {
+  const m = msg({ content: "<think>x</think>y", reasoning_content: "field" });
+  normalizeReasoning(m);
+  assert.equal(m.reasoning_content, "field");
+  assert.equal(m.content, "<think>x</think>y");
+});
+
+Deno.test("normalizeReasoning: no reasoning anywhere → unchanged", () => {
+  for (const content of ["Plain answer", null, ""]) {
+    const m = msg({ content });
+    normalizeReasoning(m);
+    assert.deepEqual(m, { role: "assistant", content });
+  }
+  const withTools = msg({
+    content: null,
+    tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }],
+  });
+  const before = structuredClone(withTools);
+  normalizeReasoning(withTools);
+  assert.deepEqual(withTools, before);
+});
+
+// ---- parseUpstreamError ----
+
+Deno.test("parseUpstreamError: OpenAI's nested shape", () => {
+  const text = JSON.stringify({
+    error: {
+      message: "Invalid model",
+      type: "invalid_request_error",
+      param: null,
+      code: "bad_model",
+    },
+  });
+  assert.deepEqual(parseUpstreamError(text), {
+    message: "Invalid model",
+    type: "invalid_request_error",
+    code: "bad_model",
+  });
+});
+
+Deno.test("parseUpstreamError: LMDeploy's flat shape, numeric code as text", () => {
+  const text = JSON.stringify({
+    object: "error",
+    message: "The model does not exist",
+    type: "invalid_request_error",
+    code: 404,
+  });
+  assert.deepEqual(parseUpstreamError(text), {
+    message: "The model does not exist",
+    type: "invalid_request_error",
+    code: "404",
+  });
+});
+
+Deno.test("parseUpstreamError: FastAPI {detail} and InternLM {msg}", () => {
+  assert.equal(parseUpstreamError('{"detail":"Not authenticated"}').message, "Not authenticated");
+  // FastAPI's validation errors are a list: kept, as JSON.
+  const list = parseUpstreamError('{"detail":[{"loc":["body","model"],"msg":"field required"}]}');
+  assert.match(list.message, /field required/);
+  assert.equal(parseUpstreamError('{"code":10001,"msg":"余额不足"}').message, "余额不足");
+  // A plain string in `error`.
+  assert.equal(parseUpstreamError('{"error":"quota exceeded"}').message, "quota exceeded");
+});
+
+Deno.test("parseUpstreamError: HTML and plain text bodies", () => {
+  const html = "<html><head><title>502 Bad Gateway</title></head>\n<body>\n" +
+    "<center><h1>502 Bad Gateway</h1></center>\n<hr><center>nginx</center>\n</body></html>";
+  const { message } = parseUpstreamError(html);
+  assert.doesNotMatch(message, /[<>]/);
+  assert.match(message, /502 Bad Gateway/);
+  assert.match(message, /nginx/);
+  assert.doesNotMatch(message, /\s{2}|\n/);
+  assert.equal(parseUpstreamError("upstream connect error").message, "upstream connect error");
+});
+
+Deno.test("parseUpstreamError: empty body and huge bodies", () => {
+  assert.equal(parseUpstreamError("").message, "(empty body)");
+  assert.equal(parseUpstreamError("   \n").message, "(empty body)");
+  assert.equal(parseUpstreamError("<html></html>").message, "(empty body)");
+  // Long messages are capped (the client should not get a whole error page).
+  assert.ok(parseUpstreamError("x".repeat(50_000)).message.length <= 2001);
+});
+
+// ---- retryAfterMs ----
+
+Deno.test("retryAfterMs: delta-seconds", () => {
+  assert.equal(retryAfterMs("30"), 30_000);
+  assert.equal(retryAfterMs("0"), 0);
+  assert.equal(retryAfterMs(" 7 "), 7_000);
+  assert.equal(retryAfterMs("1.5"), 1_500);
+  // Capped at a day.
+  assert.equal(retryAfterMs("999999999"), 86_400_000);
+});
+
+Deno.test("retryAfterMs: an HTTP date", () => {
+  const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+  const ms = retryAfterMs(inAMinute)!;
+  // HTTP dates have whole seconds: between 59 and 60 s from now (generous bounds).
+  assert.ok(ms > 55_000 && ms <= 60_000, String(ms));
+  assert.equal(retryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT"), 0); // in the past
+});
+
+Deno.test("retryAfterMs: missing or garbage → undefined", () => {
+  // Only RFC 9110's forms count: no signs, hex, exponents or loose date text.
+  for (const header of [null, "", "   ", "soon", "abc123", "NaN", "-5", "0x10", "1e3", "1 2"]) {
+    assert.equal(retryAfterMs(header), undefined, JSON.stringify(header));
+  }
+});
