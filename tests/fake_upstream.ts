@@ -95,12 +95,12 @@ export class FakeUpstream {
   // Re-run on every recorded request or abort; lets waitForAbort react without polling.
   #watchers = new Set<{ check: () => void; fail: (e: Error) => void }>();
 
-  private constructor(responder: Responder) {
+  private constructor(responder: Responder, port: number) {
     this.#responder = responder;
     this.#server = Deno.serve(
       {
         hostname: "127.0.0.1",
-        port: 0,
+        port,
         onListen() {},
         // Deno reports body-stream errors here; a "drop" reply's error is the point, not news.
         onError(e) {
@@ -113,10 +113,13 @@ export class FakeUpstream {
     this.baseUrl = `http://127.0.0.1:${this.#server.addr.port}/api/v1`;
   }
 
-  /** Starts a server; the default responder answers `completion("Hello from fake upstream")`. */
-  static start(responder?: Responder): Promise<FakeUpstream> {
+  /**
+   * Starts a server (on an ephemeral port unless `port` is given); the default responder answers
+   * `completion("Hello from fake upstream")`.
+   */
+  static start(responder?: Responder, port = 0): Promise<FakeUpstream> {
     return Promise.resolve(
-      new FakeUpstream(responder ?? (() => completion("Hello from fake upstream"))),
+      new FakeUpstream(responder ?? (() => completion("Hello from fake upstream")), port),
     );
   }
 
@@ -402,4 +405,14 @@ export function rateLimited(retryAfterSeconds?: number): Reply {
       ? undefined
       : { "retry-after": String(retryAfterSeconds) },
   });
+}
+
+// `deno task fake-upstream [PORT]`: a stand-in InternLM to try the proxy without a key or network.
+if (import.meta.main) {
+  const port = Number(Deno.args[0] ?? 9000);
+  const up = await FakeUpstream.start(
+    () => completion("Hello! I am a fake InternLM.", { reasoning_content: "The user greets me." }),
+    port,
+  );
+  console.log(`fake InternLM upstream: INTERNAI_API_BASE_URL=${up.baseUrl}`);
 }
