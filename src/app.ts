@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ClientAuth } from "./auth.ts";
 import { type ChatTrace, handleChat } from "./chat.ts";
 import type { Config } from "./config.ts";
 import { ApiError, jsonResponse, toApiError } from "./errors.ts";
@@ -20,6 +21,7 @@ export type Handler = (request: Request) => Promise<Response>;
  * ```
  */
 export function createHandler(config: Config): Handler {
+  const auth = new ClientAuth(config.clientKeys);
   return async (request) => {
     const started = performance.now();
     const path = new URL(request.url).pathname.replace(/\/+$/, "") || "/";
@@ -27,6 +29,8 @@ export function createHandler(config: Config): Handler {
     let response: Response;
     let failure: string | undefined;
     try {
+      // The one gate for every route, present and future, but the load balancer's health probe.
+      if (path !== "/health") auth.check(request);
       response = await route(request, path, config, trace);
     } catch (err) {
       const apiError = toApiError(err);

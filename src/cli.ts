@@ -94,6 +94,11 @@ Server:
   --port PORT              Port to listen on          [env ${ENV.port}, default 8000]
   --config FILE            YAML config file           [env ${ENV.config}]
 
+Client keys (optional; when set, every route but /health needs one):
+  ${ENV.apiKeys}=K1,K2  Keys clients send as "Authorization: Bearer K" or
+                           "x-api-key: K" [config server.api_keys; no flag, so keys
+                           stay out of ps]. Without them, keep --host on loopback.
+
 Routing:
   --default-backend NAME   Backend for models without a prefix
                                                       [env ${ENV.defaultBackend}]

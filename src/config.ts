@@ -11,6 +11,7 @@ import type { Backend } from "./backends/backend.ts";
 import { BACKEND_TYPES } from "./backends/registry.ts";
 import { ConfigError, ConfigSection } from "./config_section.ts";
 import { isRecord } from "./errors.ts";
+import { expandEnv, uniqueKeys } from "./keys.ts";
 import { LOG_LEVELS, Logger, type LogLevel } from "./log.ts";
 import type { RequestLimits } from "./request.ts";
 import { Router } from "./router.ts";
@@ -35,6 +36,8 @@ export const ENV = {
   defaultBackend: "LLM_PROXY_DEFAULT_BACKEND",
   forceModel: "LLM_PROXY_FORCE_MODEL",
   logLevel: "LLM_PROXY_LOG_LEVEL",
+  /** Client keys to the proxy, comma-separated; no flag, so they never show in `ps`. */
+  apiKeys: "LLM_PROXY_API_KEYS",
 } as const;
 
 /** The proxy's resolved configuration. */
@@ -49,6 +52,8 @@ export interface Config {
   keepAliveMs: number;
   pieceSize: number;
   limits: RequestLimits;
+  /** Keys clients must present (`server.api_keys` / `LLM_PROXY_API_KEYS`); empty = open. */
+  clientKeys: readonly string[];
 }
 
 /** Inputs of {@link loadConfig}; tests pass their own env and log sink. */
@@ -135,7 +140,7 @@ function build(
 ): Config {
   root.allowOnly(TOP_LEVEL);
   const server = root.section("server");
-  server.allowOnly(["host", "port"]);
+  server.allowOnly(["host", "port", "api_keys"]);
   const streaming = root.section("streaming");
   streaming.allowOnly(["keepalive_interval", "chunk_size"]);
   const limits = root.section("limits");
@@ -172,8 +177,18 @@ function build(
     }
   }
 
+  const host = flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1";
+  const clientKeys = readClientKeys(server, env, log);
+  if (clientKeys.length === 0 && !isLoopback(host)) {
+    log.warn(
+      `SECURITY WARNING: listening on ${host}, which is not a loopback address, with no client ` +
+        `API keys: anyone who can reach it can spend this proxy's upstream keys. Set ` +
+        `${ENV.apiKeys} (or server.api_keys), or listen on 127.0.0.1.`,
+    );
+  }
+
   return {
-    host: flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1",
+    host,
     port: flags.port ?? envPort(env) ?? server.number("port", 0, 65535, true) ?? 8000,
     log,
     backends,
@@ -186,7 +201,34 @@ function build(
       maxMessages: limits.number("max_messages", 1, 1_000_000, true) ?? 2048,
       maxDepth: limits.number("max_json_depth", 4, 10_000, true) ?? 64,
     },
+    clientKeys,
   };
+}
+
+/** `LLM_PROXY_API_KEYS` (comma-separated) replaces `server.api_keys`, which may use `${VAR}`. */
+function readClientKeys(
+  server: ConfigSection,
+  env: Readonly<Record<string, string>>,
+  log: Logger,
+): string[] {
+  const fromEnv = env[ENV.apiKeys];
+  if (fromEnv !== undefined && fromEnv.trim() !== "") return uniqueKeys(fromEnv.split(","));
+  const configured = server.stringList("api_keys") ?? [];
+  return uniqueKeys(
+    configured.map((k) =>
+      expandEnv(
+        k,
+        env,
+        (name) => log.warn(`server.api_keys references \${${name}}, which is not set`),
+      )
+    ),
+  );
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** With no `backends:` in the file, InternLM is the one backend, as in the seed's example. */

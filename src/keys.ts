@@ -78,9 +78,27 @@ export class KeyPool {
       const i = (this.#cursor + step) % n;
       if (tried.has(i) || this.state(i) !== "usable") continue;
       this.#cursor = (i + 1) % n;
-      return { index: i, key: this.#slots[i].key, label: `key ${i + 1}/${n}` };
+      return { index: i, key: this.#slots[i].key, label: this.#label(i) };
     }
     return undefined;
+  }
+
+  /**
+   * `text` with every key value replaced by its slot label. Upstreams may echo the key they were
+   * sent ("Incorrect API key provided: sk-…"); whatever is read from them passes through here
+   * before it can reach a log line or a client.
+   */
+  redact(text: string): string {
+    for (const [i, slot] of this.#slots.entries()) {
+      if (text.includes(slot.key)) {
+        text = text.replaceAll(slot.key, `[${this.#label(i)}]`);
+      }
+    }
+    return text;
+  }
+
+  #label(i: number): string {
+    return `key ${i + 1}/${this.#slots.length}`;
   }
 
   /** Rate-limited: unusable until `until` (epoch ms). */
@@ -112,15 +130,6 @@ export class KeyPool {
     return soonest;
   }
 
-  /** `text` with every key in the pool masked; for upstream messages that echo a key back. */
-  redact(text: string): string {
-    let out = text;
-    for (const { key } of this.#slots) {
-      if (out.includes(key)) out = out.replaceAll(key, "[redacted key]");
-    }
-    return out;
-  }
-
   counts(): KeyCounts {
     const counts: KeyCounts = { total: this.#slots.length, usable: 0, cooling: 0, benched: 0 };
     for (let i = 0; i < this.#slots.length; i++) counts[this.state(i)]++;
@@ -142,6 +151,21 @@ export function keysFromEnv(prefix: string, env: Record<string, string>): string
   }
   numbered.sort((a, b) => a[0] - b[0]);
   return uniqueKeys([env[prefix] ?? "", ...numbered.map(([, v]) => v)]);
+}
+
+/**
+ * `${VAR}` in a configured key reads the environment, so keys need not sit in a config file.
+ * `onMissing` hears of each variable that is not set (it expands to nothing).
+ */
+export function expandEnv(
+  value: string,
+  env: Readonly<Record<string, string>>,
+  onMissing: (name: string) => void,
+): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    if (env[name] === undefined) onMissing(name);
+    return env[name] ?? "";
+  });
 }
 
 /** Trims, drops blanks and keeps the first of any duplicates. */

@@ -10,7 +10,7 @@ import { deadline, sleep } from "../abort.ts";
 import { BodyTooLarge, readCapped, strictUtf8 } from "../body.ts";
 import { ConfigError } from "../config_section.ts";
 import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError } from "../errors.ts";
-import { KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
+import { expandEnv, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
 import type { Logger } from "../log.ts";
 import { normalizeReasoning } from "../reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../types.ts";
@@ -75,7 +75,13 @@ export function readOpenAICompatibleOptions(
 ): OpenAICompatibleOptions {
   const s = init.section;
   const keyEnv = s.string("api_key_env") ?? defaults.keyEnv;
-  const configured = (s.stringList("api_keys") ?? []).map((k) => expandEnv(k, init.env, init.log));
+  const configured = (s.stringList("api_keys") ?? []).map((k) =>
+    expandEnv(
+      k,
+      init.env,
+      (name) => init.log.warn(`api_keys references \${${name}}, which is not set`),
+    )
+  );
   const keys = uniqueKeys([...keysFromEnv(keyEnv, init.env), ...configured]);
   const rawUrl: string | undefined = init.env[defaults.baseUrlEnv] || s.string("api_url") ||
     defaults.baseUrl;
@@ -111,14 +117,6 @@ function checkUrl(raw: string, path: readonly (string | number)[]): string {
     throw new ConfigError(`${path.join(".")} must be an http(s) URL`, path);
   }
   return url.href.replace(/\/+$/, "");
-}
-
-/** `${VAR}` in a configured key reads the environment, so keys need not sit in the file. */
-function expandEnv(value: string, env: Readonly<Record<string, string>>, log: Logger): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
-    if (env[name] === undefined) log.warn(`api_keys references \${${name}}, which is not set`);
-    return env[name] ?? "";
-  });
 }
 
 /**
@@ -197,7 +195,7 @@ export class OpenAICompatibleBackend implements Backend {
         });
         const text = await this.#readText(res);
         if (res.ok) return this.#parseCompletion(text, request.model);
-        const detail = parseUpstreamError(this.#redact(text));
+        const detail = parseUpstreamError(text);
         if (res.status === 429) {
           rateLimited = true;
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
@@ -289,11 +287,15 @@ export class OpenAICompatibleBackend implements Backend {
         { code: "upstream_response_too_large" },
       );
     }
+    let text: string;
     try {
-      return strictUtf8.decode(bytes);
+      text = strictUtf8.decode(bytes);
     } catch {
       throw this.#badResponse("a body that is not valid UTF-8");
     }
+    // Upstreams sometimes echo the key they were sent ("Incorrect API key: sk-…"); masking it
+    // here, once, covers every message, log line and answer built from what came back.
+    return this.#pool.redact(text);
   }
 
   #parseCompletion(text: string, requestedModel: string): ChatCompletion {
@@ -301,14 +303,14 @@ export class OpenAICompatibleBackend implements Backend {
     try {
       data = JSON.parse(text);
     } catch {
-      throw this.#badResponse(`a body that is not JSON: ${snippet(this.#redact(text))}`);
+      throw this.#badResponse(`a body that is not JSON: ${snippet(text)}`);
     }
     if (!isRecord(data)) throw this.#badResponse(`a body that is not a JSON object`);
     if (!Array.isArray(data.choices) || data.choices.length === 0) {
       if (isRecord(data.error) || data.msg !== undefined) {
-        throw this.#badResponse(`an error: ${parseUpstreamError(this.#redact(text)).message}`);
+        throw this.#badResponse(`an error: ${parseUpstreamError(text).message}`);
       }
-      throw this.#badResponse(`a completion without choices: ${snippet(this.#redact(text))}`);
+      throw this.#badResponse(`a completion without choices: ${snippet(text)}`);
     }
     for (const [i, choice] of data.choices.entries()) {
       if (!isRecord(choice) || !isRecord(choice.message)) {
@@ -338,11 +340,6 @@ export class OpenAICompatibleBackend implements Backend {
       model: typeof data.model === "string" && data.model !== "" ? data.model : requestedModel,
       choices: data.choices as ChatCompletion["choices"],
     };
-  }
-
-  /** Upstreams sometimes echo the key they were sent ("Incorrect API key: sk-…"). */
-  #redact(text: string): string {
-    return this.#pool.redact(text);
   }
 
   #badResponse(what: string): ApiError {

@@ -1,0 +1,75 @@
+/**
+ * Client authentication to the proxy: optional API keys that callers must present as
+ * `Authorization: Bearer KEY` or `x-api-key: KEY`. These are the proxy's own keys, unrelated to the
+ * upstream keys in the key pool, and they are never forwarded anywhere.
+ *
+ * @module
+ */
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { ApiError } from "./errors.ts";
+
+/**
+ * Checks requests against a fixed set of client keys. Presented and configured keys are both
+ * hashed to SHA-256 and every configured digest is compared in full, so neither the length nor
+ * the content of a guess, nor which key it came close to, changes how long a check takes.
+ *
+ * @example
+ * ```ts
+ * const auth = new ClientAuth(["sk-team-a", "sk-team-b"]);
+ * auth.check(request); // throws ApiError(401) unless the request carries one of them
+ * ```
+ */
+export class ClientAuth {
+  readonly #digests: Uint8Array[];
+
+  constructor(keys: readonly string[]) {
+    this.#digests = keys.map(digest);
+  }
+
+  /** False when no key is configured: every request is let through. */
+  get enabled(): boolean {
+    return this.#digests.length > 0;
+  }
+
+  /** Throws a 401 in OpenAI's shape unless `request` presents a configured key. */
+  check(request: Request): void {
+    if (!this.enabled) return;
+    const presented = presentedKeys(request.headers);
+    if (presented.length === 0) {
+      throw unauthorized(
+        "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+        "missing_api_key",
+      );
+    }
+    let ok = false;
+    for (const key of presented) {
+      const d = digest(key);
+      // No early exit: every configured key is compared, whatever matched before.
+      for (const known of this.#digests) ok = timingSafeEqual(d, known) || ok;
+    }
+    // The presented value is never echoed: a mistyped key is often a real key to something else.
+    if (!ok) throw unauthorized("invalid API key for this proxy", "invalid_api_key");
+  }
+}
+
+function digest(key: string): Uint8Array {
+  return createHash("sha256").update(key).digest();
+}
+
+/** The keys a request presents, from both accepted headers. */
+function presentedKeys(headers: Headers): string[] {
+  const keys: string[] = [];
+  const bearer = /^Bearer[ \t]+(.*)$/i.exec(headers.get("authorization") ?? "")?.[1].trim();
+  if (bearer) keys.push(bearer);
+  const apiKey = headers.get("x-api-key")?.trim();
+  if (apiKey) keys.push(apiKey);
+  return keys;
+}
+
+function unauthorized(message: string, code: string): ApiError {
+  return new ApiError(401, message, {
+    code,
+    headers: { "www-authenticate": 'Bearer realm="llm-proxy"' },
+  });
+}
