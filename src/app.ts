@@ -9,6 +9,8 @@ import { ClientAuth } from "./auth.ts";
 import { type ChatTrace, handleChat } from "./chat.ts";
 import type { Config } from "./config.ts";
 import { ApiError, jsonResponse, toApiError } from "./errors.ts";
+import { meteredBody } from "./metered_body.ts";
+import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
 
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -24,8 +26,13 @@ export function createHandler(config: Config): Handler {
   const auth = new ClientAuth(config.clientKeys);
   return async (request) => {
     const started = performance.now();
-    const path = new URL(request.url).pathname.replace(/\/+$/, "") || "/";
-    const trace: ChatTrace = { stats: { attempts: 0 } };
+    const url = new URL(request.url);
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    const id = requestId(request.headers.get(REQUEST_ID_HEADER));
+    const trace: ChatTrace = {
+      log: config.log.forRequest(id),
+      stats: { attempts: 0, upstreamMs: 0 },
+    };
     let response: Response;
     let failure: string | undefined;
     try {
@@ -35,25 +42,43 @@ export function createHandler(config: Config): Handler {
     } catch (err) {
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
-        config.log.error(`unexpected error on ${request.method} ${path}: ${describe(err)}`);
+        trace.log.error(`unexpected error on ${request.method} ${path}: ${describe(err)}`);
       }
       failure = apiError.message;
       response = apiError.toResponse();
     }
-    config.log.request({
-      method: request.method,
-      path,
-      status: response.status,
-      backend: trace.backend,
-      model: trace.model,
-      key: trace.stats.key,
-      attempts: trace.stats.attempts,
-      ms: Math.round(performance.now() - started),
-      error: failure,
-    });
+    response.headers.set(REQUEST_ID_HEADER, id);
+    const finish = (bytesOut: number, error: string | undefined) =>
+      trace.log.request({
+        method: request.method,
+        path,
+        status: response.status,
+        backend: trace.backend,
+        model: trace.model,
+        keySlot: trace.stats.keySlot,
+        keySlots: trace.stats.keySlots,
+        attempts: trace.stats.attempts,
+        upstreamMs: Math.round(trace.stats.upstreamMs),
+        totalMs: Math.round(performance.now() - started),
+        stream: trace.stream,
+        bytesOut,
+        error,
+      });
+    if (trace.stream !== undefined && response.body) {
+      // A stream is over when its body is: log it then, with what the client really got.
+      const body = meteredBody(response.body, (bytes, end) =>
+        finish(
+          bytes,
+          trace.streamError ?? (end === "done" ? undefined : `stream ${endWords[end]}`),
+        ));
+      return new Response(body, { status: response.status, headers: response.headers });
+    }
+    finish(request.method === "HEAD" ? 0 : Number(response.headers.get("content-length")), failure);
     return response;
   };
 }
+
+const endWords = { error: "failed", cancelled: "cancelled by the client" } as const;
 
 function route(request: Request, path: string, config: Config, trace: ChatTrace) {
   switch (path) {

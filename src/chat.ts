@@ -5,19 +5,29 @@
  * @module
  */
 
-import type { AttemptStats } from "./backends/backend.ts";
+import type { AttemptReport, AttemptStats } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { ApiError, CLIENT_CLOSED, jsonResponse } from "./errors.ts";
+import type { Logger, StreamMode } from "./log.ts";
 import { parseJson, readBody, validateChatRequest } from "./request.ts";
 import { SSE_HEADERS } from "./sse.ts";
 import { synthesizedStream } from "./synthesized_stream.ts";
 import type { ChatCompletion } from "./types.ts";
 
-/** What the request log needs to know about a chat call. */
+/** What the request log and metrics need to know about a chat call. */
 export interface ChatTrace {
+  /** The request's logger (its lines carry the request id). */
+  log: Logger;
   backend?: string;
+  /** The model as the backend knows it (prefix removed). */
   model?: string;
   stats: AttemptStats;
+  /** Set once the answer is committed to an event stream. */
+  stream?: StreamMode;
+  /** Why a committed stream ended with an error event. */
+  streamError?: string;
+  /** Passed to the backend: told about every upstream attempt. */
+  onAttempt?: (report: AttemptReport) => void;
 }
 
 /**
@@ -46,28 +56,36 @@ export async function handleChat(
   const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
   request.signal.addEventListener("abort", onHangUp, { once: true });
   const result = route.backend
-    .complete({ ...body, model: route.model }, { signal: upstream.signal, stats: trace.stats })
+    .complete({ ...body, model: route.model }, {
+      signal: upstream.signal,
+      stats: trace.stats,
+      log: trace.log,
+      onAttempt: trace.onAttempt,
+    })
     .then((completion) => relabel(completion, route.backend.name));
 
   try {
     if (body.stream !== true) return jsonResponse(await result);
     const includeUsage = body.stream_options?.include_usage === true;
-    const stream = (keepAliveMs: number) =>
-      new Response(
+    const stream = (keepAliveMs: number) => {
+      trace.stream = "synthesized";
+      return new Response(
         synthesizedStream(result, {
           pieceSize: config.pieceSize,
           includeUsage,
           keepAliveMs,
           onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
+          onEnd: (_, error) => trace.streamError = error?.message,
         }),
         { headers: SSE_HEADERS },
       );
+    };
     // Until the keep-alive is due, a failure can still be a plain JSON error with its real status.
     if (config.keepAliveMs === 0 || await settlesWithin(result, config.keepAliveMs)) {
       await result;
       return stream(0);
     }
-    config.log.debug(`${clientModel}: upstream slow, committing to the event stream`);
+    trace.log.debug(`${clientModel}: upstream slow, committing to the event stream`);
     return stream(config.keepAliveMs);
   } finally {
     request.signal.removeEventListener("abort", onHangUp);

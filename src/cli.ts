@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ENV, isLogLevel, type Overrides, parsePort } from "./config.ts";
-import { LOG_LEVELS } from "./log.ts";
+import { ENV, isOneOf, type Overrides, parsePort } from "./config.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 
 /** A command-line mistake; `main.ts` prints it with a hint and exits 2. */
 export class UsageError extends Error {
@@ -43,6 +43,7 @@ export function parseCommand(args: string[]): Command {
         "default-backend": { type: "string" },
         "force-model": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -66,14 +67,20 @@ export function parseCommand(args: string[]): Command {
   if (values["force-model"] !== undefined) {
     overrides.forceModel = nonEmpty("--force-model", values["force-model"]);
   }
-  const level = values["log-level"];
-  if (level !== undefined) {
-    if (!isLogLevel(level)) {
-      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
-    }
-    overrides.logLevel = level;
+  if (values["log-level"] !== undefined) {
+    overrides.logLevel = choice("--log-level", values["log-level"], LOG_LEVELS);
+  }
+  if (values["log-format"] !== undefined) {
+    overrides.logFormat = choice("--log-format", values["log-format"], LOG_FORMATS);
   }
   return { kind: "serve", overrides };
+}
+
+function choice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!isOneOf(value, choices)) {
+    throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got "${value}"`);
+  }
+  return value;
 }
 
 function nonEmpty(flag: string, value: string): string {
@@ -107,6 +114,8 @@ Routing:
 
 Logging:
   --log-level LEVEL        ${LOG_LEVELS.join(", ")}     [env ${ENV.logLevel}, default info]
+  --log-format FORMAT      ${LOG_FORMATS.join(", ")}: one line per event, readable or JSON
+                                                      [env ${ENV.logFormat}, default text]
 
 Other:
   -h, --help               Show this help

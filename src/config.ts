@@ -12,7 +12,7 @@ import { BACKEND_TYPES } from "./backends/registry.ts";
 import { ConfigError, ConfigSection } from "./config_section.ts";
 import { isRecord } from "./errors.ts";
 import { expandEnv, uniqueKeys } from "./keys.ts";
-import { LOG_LEVELS, Logger, type LogLevel } from "./log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
 import type { RequestLimits } from "./request.ts";
 import { Router } from "./router.ts";
 
@@ -26,6 +26,7 @@ export interface Overrides {
   defaultBackend?: string;
   forceModel?: string;
   logLevel?: LogLevel;
+  logFormat?: LogFormat;
 }
 
 /** The environment variables naming each override (documented in `--help` and the README). */
@@ -36,6 +37,7 @@ export const ENV = {
   defaultBackend: "LLM_PROXY_DEFAULT_BACKEND",
   forceModel: "LLM_PROXY_FORCE_MODEL",
   logLevel: "LLM_PROXY_LOG_LEVEL",
+  logFormat: "LLM_PROXY_LOG_FORMAT",
   /** Client keys to the proxy, comma-separated; no flag, so they never show in `ps`. */
   apiKeys: "LLM_PROXY_API_KEYS",
 } as const;
@@ -71,6 +73,7 @@ const TOP_LEVEL = [
   "default_backend",
   "force_model",
   "log_level",
+  "log_format",
   "streaming",
   "limits",
   "backends",
@@ -146,8 +149,11 @@ function build(
   const limits = root.section("limits");
   limits.allowOnly(["max_body_bytes", "max_messages", "max_json_depth"]);
 
-  const logLevel = flags.logLevel ?? envLogLevel(env) ?? configLogLevel(root) ?? "info";
-  const log = new Logger(logLevel, logSink);
+  const logLevel = flags.logLevel ?? envChoice(env, ENV.logLevel, LOG_LEVELS) ??
+    configChoice(root, "log_level", LOG_LEVELS) ?? "info";
+  const logFormat = flags.logFormat ?? envChoice(env, ENV.logFormat, LOG_FORMATS) ??
+    configChoice(root, "log_format", LOG_FORMATS) ?? "text";
+  const log = new Logger(logLevel, logSink, logFormat);
   const backends = buildBackends(root, env, log);
 
   const defaultBackend = pick(flags.defaultBackend, "--default-backend", env, ENV.defaultBackend) ??
@@ -289,26 +295,32 @@ function fromFile(value: string | undefined, key: string): Sourced | undefined {
   return value === undefined ? undefined : { value, error: (m) => new ConfigError(m, [key]) };
 }
 
-function envLogLevel(env: Readonly<Record<string, string>>): LogLevel | undefined {
-  const v = env[ENV.logLevel];
+function envChoice<T extends string>(
+  env: Readonly<Record<string, string>>,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
+  const v = env[name];
   if (!v) return undefined;
-  if (!isLogLevel(v)) {
-    throw new ConfigError(`${ENV.logLevel} must be one of: ${LOG_LEVELS.join(", ")}`);
+  if (!isOneOf(v, choices)) throw new ConfigError(`${name} must be one of: ${choices.join(", ")}`);
+  return v;
+}
+
+function configChoice<T extends string>(
+  root: ConfigSection,
+  key: string,
+  choices: readonly T[],
+): T | undefined {
+  const v = root.string(key);
+  if (v !== undefined && !isOneOf(v, choices)) {
+    throw new ConfigError(`${key} must be one of: ${choices.join(", ")}`, [key]);
   }
   return v;
 }
 
-function configLogLevel(root: ConfigSection): LogLevel | undefined {
-  const v = root.string("log_level");
-  if (v !== undefined && !isLogLevel(v)) {
-    throw new ConfigError(`log_level must be one of: ${LOG_LEVELS.join(", ")}`, ["log_level"]);
-  }
-  return v;
-}
-
-/** True for the names in {@link LOG_LEVELS}. */
-export function isLogLevel(v: string): v is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(v);
+/** True when `v` is one of `choices` (log levels, log formats, …). */
+export function isOneOf<T extends string>(v: string, choices: readonly T[]): v is T {
+  return (choices as readonly string[]).includes(v);
 }
 
 function envPort(env: Readonly<Record<string, string>>): number | undefined {

@@ -72,15 +72,34 @@ function defaultType(status: number): string {
   return "invalid_request_error";
 }
 
-/** Serialises `body` as a JSON response. */
+const encoder = new TextEncoder();
+
+/**
+ * Serialises `body` as a JSON response. Its `content-length` is set, which is also how the
+ * request log learns the bytes sent.
+ */
 export function jsonResponse(
   body: unknown,
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify(body), {
+  return bytesResponse(encoder.encode(JSON.stringify(body)), "application/json", status, headers);
+}
+
+/** A response with a complete body and its `content-length`. */
+export function bytesResponse(
+  bytes: Uint8Array<ArrayBuffer>,
+  contentType: string,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(bytes, {
     status,
-    headers: { "content-type": "application/json", ...headers },
+    headers: {
+      "content-type": contentType,
+      "content-length": String(bytes.byteLength),
+      ...headers,
+    },
   });
 }
 

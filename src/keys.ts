@@ -27,10 +27,22 @@ export interface KeyCounts {
   benched: number;
 }
 
+/** One key's state for `/health?verbose=1`: by slot, never by value. */
+export interface KeySlotState {
+  /** 1-based, as in `key 2/3`. */
+  slot: number;
+  state: KeyState;
+  /** When a cooling or benched key becomes usable again (epoch ms). */
+  until?: number;
+  /** Why it is cooling or benched, e.g. `rate-limited (429)`. */
+  reason?: string;
+}
+
 interface Slot {
   key: string;
-  state: "cooling" | "benched" | "usable";
+  state: KeyState;
   until: number;
+  reason: string;
 }
 
 /**
@@ -46,7 +58,7 @@ export class KeyPool {
   #cursor = 0;
 
   constructor(keys: readonly string[], private readonly now: () => number = Date.now) {
-    this.#slots = keys.map((key) => ({ key, state: "usable", until: 0 }));
+    this.#slots = keys.map((key) => ({ key, state: "usable", until: 0, reason: "" }));
   }
 
   get size(): number {
@@ -59,6 +71,7 @@ export class KeyPool {
     if (slot.state !== "usable" && slot.until <= this.now()) {
       slot.state = "usable";
       slot.until = 0;
+      slot.reason = "";
     }
     return slot.state;
   }
@@ -101,22 +114,23 @@ export class KeyPool {
     return `key ${i + 1}/${this.#slots.length}`;
   }
 
-  /** Rate-limited: unusable until `until` (epoch ms). */
-  coolDown(i: number, until: number): void {
-    this.#mark(i, "cooling", until);
+  /** Rate-limited: unusable until `until` (epoch ms); `reason` is shown by verbose health. */
+  coolDown(i: number, until: number, reason = "rate-limited"): void {
+    this.#mark(i, "cooling", until, reason);
   }
 
-  /** Rejected (401/403): unusable until `until` (epoch ms). */
-  bench(i: number, until: number): void {
-    this.#mark(i, "benched", until);
+  /** Rejected (401/403): unusable until `until` (epoch ms); `reason` is shown by verbose health. */
+  bench(i: number, until: number, reason = "rejected"): void {
+    this.#mark(i, "benched", until, reason);
   }
 
-  #mark(i: number, state: "cooling" | "benched", until: number): void {
+  #mark(i: number, state: "cooling" | "benched", until: number, reason: string): void {
     const slot = this.#slots[i];
     // Concurrent requests may judge the same key: a later verdict never shortens a longer one.
     if (this.state(i) !== "usable" && slot.until >= until) return;
     slot.state = state;
     slot.until = until;
+    slot.reason = reason;
   }
 
   /** The soonest moment (epoch ms) any cooling key recovers, or undefined if none is cooling. */
@@ -128,6 +142,15 @@ export class KeyPool {
       if (soonest === undefined || until < soonest) soonest = until;
     }
     return soonest;
+  }
+
+  /** Every slot's state now, in slot order. */
+  slotStates(): KeySlotState[] {
+    return this.#slots.map((slot, i) =>
+      this.state(i) === "usable"
+        ? { slot: i + 1, state: "usable" }
+        : { slot: i + 1, state: slot.state, until: slot.until, reason: slot.reason }
+    );
   }
 
   counts(): KeyCounts {

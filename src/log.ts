@@ -1,6 +1,7 @@
 /**
- * Leveled logging to one line sink (stderr by default). The core writes only through this, so
- * the runtime and the format stay swappable. Keys never reach it: callers pass slot labels.
+ * Leveled logging to one line sink (stderr by default), as readable text or as one JSON object
+ * per line. The core writes only through this, so the runtime and the format stay swappable.
+ * Keys never reach it: callers pass slot numbers.
  *
  * @module
  */
@@ -10,6 +11,14 @@ export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 /** One of {@link LOG_LEVELS}. */
 export type LogLevel = typeof LOG_LEVELS[number];
 
+/** Log line formats: `text` for people, `json` for log pipelines. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of {@link LOG_FORMATS}. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
+/** How a streamed answer was produced: cut from a whole completion, or relayed from upstream. */
+export type StreamMode = "synthesized" | "native";
+
 /** Fields of the one line written per request. */
 export interface RequestLogFields {
   method: string;
@@ -17,27 +26,46 @@ export interface RequestLogFields {
   status: number;
   backend?: string;
   model?: string;
-  key?: string;
-  attempts?: number;
-  ms: number;
+  /** 1-based slot of the last key used, of {@link RequestLogFields.keySlots}. */
+  keySlot?: number;
+  keySlots?: number;
+  attempts: number;
+  /** Time spent waiting on the upstream, all attempts together. */
+  upstreamMs: number;
+  totalMs: number;
+  /** Set when the answer was an event stream. */
+  stream?: StreamMode;
+  bytesOut: number;
   error?: string;
 }
+
+// Text-format values are written bare when they cannot be mistaken for another field or line.
+const BARE_VALUE = /^[!#-~]+$/;
 
 /**
  * @example
  * ```ts
- * const log = new Logger("info");
+ * const log = new Logger("info", undefined, "json");
  * log.warn("no InternLM keys configured");
+ * log.forRequest("3f0c9a").info("this line carries request_id 3f0c9a");
  * ```
  */
 export class Logger {
   readonly #rank: number;
 
+  /** `requestId`, when given, goes on every line; see {@link Logger.forRequest}. */
   constructor(
-    level: LogLevel,
+    readonly level: LogLevel,
     private readonly sink: (line: string) => void = (line) => console.error(line),
+    readonly format: LogFormat = "text",
+    readonly requestId?: string,
   ) {
     this.#rank = LOG_LEVELS.indexOf(level);
+  }
+
+  /** A logger writing to the same sink whose every line carries `requestId`. */
+  forRequest(requestId: string): Logger {
+    return new Logger(this.level, this.sink, this.format, requestId);
   }
 
   enabled(level: LogLevel): boolean {
@@ -45,37 +73,78 @@ export class Logger {
   }
 
   error(message: string): void {
-    this.#write("error", message);
+    this.#message("error", message);
   }
 
   warn(message: string): void {
-    this.#write("warn", message);
+    this.#message("warn", message);
   }
 
   info(message: string): void {
-    this.#write("info", message);
+    this.#message("info", message);
   }
 
   debug(message: string): void {
-    this.#write("debug", message);
+    this.#message("debug", message);
   }
 
-  /** `POST /v1/chat/completions 200 backend=internlm model=… key=1/2 attempts=1 ms=12`. */
+  /**
+   * The request's line. Text: `POST /v1/chat/completions 200 backend=internlm model=… key=1/2
+   * attempts=1 upstream_ms=9 ms=12 bytes=345 request_id=…`; JSON: the same as named fields.
+   */
   request(f: RequestLogFields): void {
     const level = f.status >= 500 ? "error" : "info";
     if (!this.enabled(level)) return;
-    let line = `${f.method} ${f.path} ${f.status}`;
+    if (this.format === "json") {
+      return this.sink(JSON.stringify({
+        time: new Date().toISOString(),
+        level,
+        msg: "request",
+        request_id: this.requestId ?? null,
+        method: f.method,
+        path: f.path,
+        status: f.status,
+        backend: f.backend ?? null,
+        model: f.model ?? null,
+        key_slot: f.keySlot ?? null,
+        key_slots: f.keySlots ?? null,
+        attempts: f.attempts,
+        upstream_ms: f.upstreamMs,
+        total_ms: f.totalMs,
+        stream: f.stream !== undefined,
+        stream_mode: f.stream ?? null,
+        bytes_out: f.bytesOut,
+        error: f.error ?? null,
+      }));
+    }
+    let line = `${f.method} ${textValue(f.path)} ${f.status}`;
     if (f.backend) line += ` backend=${f.backend}`;
-    if (f.model) line += ` model=${f.model}`;
-    if (f.key) line += ` key=${f.key.replace("key ", "")}`;
-    if (f.attempts) line += ` attempts=${f.attempts}`;
-    line += ` ms=${f.ms}`;
+    if (f.model) line += ` model=${textValue(f.model)}`;
+    if (f.keySlot) line += ` key=${f.keySlot}/${f.keySlots}`;
+    if (f.attempts) line += ` attempts=${f.attempts} upstream_ms=${f.upstreamMs}`;
+    line += ` ms=${f.totalMs} bytes=${f.bytesOut}`;
+    if (f.stream) line += ` stream=${f.stream}`;
     if (f.error) line += ` error=${JSON.stringify(f.error)}`;
     this.#write(level, line);
   }
 
-  #write(level: LogLevel, message: string): void {
+  #message(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    this.sink(`${new Date().toISOString()} ${level.toUpperCase()} ${message}`);
+    if (this.format === "json") {
+      const line: Record<string, string> = { time: new Date().toISOString(), level, msg: message };
+      if (this.requestId) line.request_id = this.requestId;
+      return this.sink(JSON.stringify(line));
+    }
+    this.#write(level, message);
   }
+
+  #write(level: LogLevel, message: string): void {
+    const id = this.requestId ? ` request_id=${this.requestId}` : "";
+    this.sink(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${id}`);
+  }
+}
+
+/** A client-chosen value (a model name, say) quoted when it holds spaces, quotes or newlines. */
+function textValue(value: string): string {
+  return BARE_VALUE.test(value) ? value : JSON.stringify(value);
 }

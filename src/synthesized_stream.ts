@@ -5,7 +5,7 @@
  * @module
  */
 
-import { toApiError } from "./errors.ts";
+import { type ApiError, toApiError } from "./errors.ts";
 import { completionChunks, type SynthesisOptions } from "./synthesize.ts";
 import { dataFrame, DONE_FRAME, KEEP_ALIVE_FRAME } from "./sse.ts";
 import type { ChatCompletion, ChatCompletionChunk } from "./types.ts";
@@ -16,8 +16,8 @@ export interface SynthesizedStreamOptions extends SynthesisOptions {
   keepAliveMs: number;
   /** The client went away: stop the upstream call. */
   onCancel: () => void;
-  /** The stream ended (normally, with an error event, or cancelled). */
-  onEnd?: (outcome: "done" | "error" | "cancelled") => void;
+  /** The stream ended (normally, with `error` sent as an event, or cancelled). */
+  onEnd?: (outcome: "done" | "error" | "cancelled", error?: ApiError) => void;
 }
 
 /**
@@ -54,9 +54,10 @@ export function synthesizedStream(
         } catch (err) {
           // Headers are out already: the error has to travel as an event.
           stopKeepAlive();
-          controller.enqueue(dataFrame(toApiError(err).toBody()));
+          const error = toApiError(err);
+          controller.enqueue(dataFrame(error.toBody()));
           controller.close();
-          options.onEnd?.("error");
+          options.onEnd?.("error", error);
           return;
         }
         stopKeepAlive();

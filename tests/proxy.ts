@@ -6,6 +6,7 @@
 
 import { createHandler } from "../src/app.ts";
 import { loadConfig, type Overrides } from "../src/config.ts";
+import { FakeUpstream, type Responder } from "./fake_upstream.ts";
 
 /** A running proxy. */
 export interface TestProxy {
@@ -53,6 +54,35 @@ export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
     logs,
     close: () => server.shutdown(),
   });
+}
+
+/** Runs `fn` against a proxy in front of a fake upstream answering with `responder`; closes both. */
+export async function withProxy(
+  responder: Responder,
+  fn: (ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
+  options: StartOptions = {},
+): Promise<void> {
+  const up = await FakeUpstream.start(responder);
+  const proxy = await startProxy({ upstream: up.baseUrl, ...options });
+  try {
+    await fn({ up, proxy });
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+}
+
+/** Resolves once `check()` is true, polling every 5 ms; rejects after `timeoutMs`. */
+export async function eventually(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 2000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** POSTs `body` (JSON-encoded unless a string) to the proxy's chat endpoint. */

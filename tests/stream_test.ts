@@ -2,8 +2,8 @@
 // errors before and after the stream is committed, and client disconnects.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { completion, FakeUpstream, openaiError, type Reply } from "./fake_upstream.ts";
-import { chatBody, parseSse, postChat, type StartOptions, startProxy } from "./proxy.ts";
+import { completion, openaiError, type Reply } from "./fake_upstream.ts";
+import { chatBody, parseSse, postChat, type TestProxy, withProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
 type Chunk = {
@@ -30,23 +30,8 @@ type Chunk = {
   usage?: unknown;
 };
 
-async function withProxy(
-  responder: () => Reply | Promise<Reply>,
-  fn: (ctx: { up: FakeUpstream; proxy: Awaited<ReturnType<typeof startProxy>> }) => Promise<void>,
-  options: StartOptions = {},
-) {
-  const up = await FakeUpstream.start(responder);
-  const proxy = await startProxy({ upstream: up.baseUrl, ...options });
-  try {
-    await fn({ up, proxy });
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
-}
-
 /** Streams a request with raw fetch and returns the parsed, schema-checked chunks. */
-async function streamChunks(proxy: Awaited<ReturnType<typeof startProxy>>, extra = {}) {
+async function streamChunks(proxy: TestProxy, extra = {}) {
   const res = await postChat(proxy, chatBody({ stream: true, ...extra }));
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "text/event-stream");

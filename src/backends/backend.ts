@@ -13,8 +13,38 @@ import type { KeyCounts } from "../keys.ts";
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
 export interface AttemptStats {
   attempts: number;
-  /** Slot label of the last key used, e.g. `key 2/3`. */
-  key?: string;
+  /** 1-based slot of the last key used, of `keySlots` (`key 2/3`); never the key itself. */
+  keySlot?: number;
+  keySlots?: number;
+  /** Time spent on upstream calls, all attempts together (backoff pauses excluded). */
+  upstreamMs: number;
+}
+
+/** How one upstream attempt ended. */
+export type AttemptOutcome =
+  | "ok"
+  /** 429: the key cools down. */
+  | "rate_limited"
+  /** 401/403: the key is benched. */
+  | "rejected"
+  /** Another 4xx: the request itself was refused, not retried. */
+  | "client_error"
+  | "server_error"
+  /** A 2xx whose body was unusable (not JSON, no choices, too large, …). */
+  | "bad_response"
+  | "network_error"
+  | "timeout"
+  /** The client hung up. */
+  | "cancelled";
+
+/** One finished upstream attempt, as reported to {@link ChatContext.onAttempt}. */
+export interface AttemptReport {
+  backend: string;
+  /** 1-based key slot; never the key. */
+  keySlot: number;
+  outcome: AttemptOutcome;
+  /** Wall time of the attempt (request sent to body read or failure). */
+  ms: number;
 }
 
 /** Per-request context handed to a backend. */
@@ -22,6 +52,10 @@ export interface ChatContext {
   /** Aborts when the client goes away; the backend must stop its upstream call. */
   signal: AbortSignal;
   stats: AttemptStats;
+  /** The request's logger: its lines carry the request id. */
+  log: Logger;
+  /** Told about every upstream attempt as it ends (metrics); optional so backends test alone. */
+  onAttempt?: (report: AttemptReport) => void;
 }
 
 /** One model a backend serves, id without the backend prefix. */

@@ -14,7 +14,14 @@ import { expandEnv, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
 import type { Logger } from "../log.ts";
 import { normalizeReasoning } from "../reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../types.ts";
-import type { Backend, BackendHealth, BackendInit, ChatContext, ModelEntry } from "./backend.ts";
+import type {
+  AttemptOutcome,
+  Backend,
+  BackendHealth,
+  BackendInit,
+  ChatContext,
+  ModelEntry,
+} from "./backend.ts";
 
 /** Resolved settings of one OpenAI-compatible backend. */
 export interface OpenAICompatibleOptions {
@@ -179,9 +186,12 @@ export class OpenAICompatibleBackend implements Backend {
       if (!lease) break;
       tried.add(lease.index);
       ctx.stats.attempts++;
-      ctx.stats.key = lease.label;
+      ctx.stats.keySlot = lease.index + 1;
+      ctx.stats.keySlots = this.#pool.size;
       const at = `backend ${this.name} ${lease.label}`;
       const d = deadline(ctx.signal, until - Date.now());
+      const started = performance.now();
+      let outcome: AttemptOutcome = "network_error";
       try {
         const res = await fetch(url, {
           method: "POST",
@@ -193,20 +203,29 @@ export class OpenAICompatibleBackend implements Backend {
           body,
           signal: d.signal,
         });
+        outcome = outcomeOf(res.status);
         const text = await this.#readText(res);
-        if (res.ok) return this.#parseCompletion(text, request.model);
+        if (res.ok) {
+          const completion = this.#parseCompletion(text, request.model);
+          outcome = "ok";
+          return completion;
+        }
         const detail = parseUpstreamError(text);
         if (res.status === 429) {
           rateLimited = true;
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
             this.options.rateLimitCooldownMs;
-          this.#pool.coolDown(lease.index, Date.now() + waitMs);
-          this.log.warn(`${at}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
+          this.#pool.coolDown(lease.index, Date.now() + waitMs, "rate-limited (429)");
+          ctx.log.warn(`${at}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
           continue;
         }
         if (res.status === 401 || res.status === 403) {
-          this.#pool.bench(lease.index, Date.now() + this.options.authFailureCooldownMs);
-          this.log.warn(`${at}: rejected (${res.status}): ${detail.message}`);
+          this.#pool.bench(
+            lease.index,
+            Date.now() + this.options.authFailureCooldownMs,
+            `rejected by ${vendor} (${res.status})`,
+          );
+          ctx.log.warn(`${at}: rejected (${res.status}): ${detail.message}`);
           continue;
         }
         if (res.status < 500) {
@@ -220,18 +239,22 @@ export class OpenAICompatibleBackend implements Backend {
           `${vendor} upstream error (${res.status}): ${detail.message}`,
           { code: "upstream_error" },
         );
-        this.log.warn(`${at}: upstream ${res.status}: ${detail.message}`);
+        ctx.log.warn(`${at}: upstream ${res.status}: ${detail.message}`);
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        if (ctx.signal.aborted) throw clientClosed();
-        if (d.timedOut()) throw this.#timeout();
+        outcome = ctx.signal.aborted ? "cancelled" : d.timedOut() ? "timeout" : "network_error";
+        if (outcome === "cancelled") throw clientClosed();
+        if (outcome === "timeout") throw this.#timeout();
         const reason = err instanceof Error ? err.message : String(err);
         lastServerError = new ApiError(502, `no answer from ${vendor}: ${reason}`, {
           code: "upstream_unreachable",
         });
-        this.log.warn(`${at}: network error: ${reason}`);
+        ctx.log.warn(`${at}: network error: ${reason}`);
       } finally {
         d.dispose();
+        const ms = performance.now() - started;
+        ctx.stats.upstreamMs += ms;
+        ctx.onAttempt?.({ backend: this.name, keySlot: lease.index + 1, outcome, ms });
       }
       // Only server-side failures reach here: back off before the next key.
       if (++serverErrors > this.options.maxRetries) throw lastServerError;
@@ -395,6 +418,14 @@ export class OpenAICompatibleBackend implements Backend {
     const status = keys.usable === 0 ? "unavailable" : keys.usable < keys.total ? "degraded" : "ok";
     return { type: this.type, status, keys };
   }
+}
+
+/** What an upstream status means for the attempt; a 2xx is "ok" only once its body parses. */
+function outcomeOf(status: number): AttemptOutcome {
+  if (status < 300) return "bad_response";
+  if (status === 429) return "rate_limited";
+  if (status === 401 || status === 403) return "rejected";
+  return status < 500 ? "client_error" : "server_error";
 }
 
 const DELTA_SECONDS = /^\d+(?:\.\d+)?$/;
