@@ -15,6 +15,15 @@ import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
 
+/** Runtime hooks of {@link createHandler}, given by the server that runs it. */
+export interface HandlerOptions {
+  /**
+   * Aborts when a shutdown's drain time is up: requests still waiting for an upstream answer
+   * then end at once with a 503 (or, on an event stream, an error event).
+   */
+  drainDeadline?: AbortSignal;
+}
+
 /**
  * @example
  * ```ts
@@ -22,7 +31,7 @@ export type Handler = (request: Request) => Promise<Response>;
  * Deno.serve(handler);
  * ```
  */
-export function createHandler(config: Config): Handler {
+export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
   const auth = new ClientAuth(config.clientKeys);
   return async (request) => {
     const started = performance.now();
@@ -38,7 +47,7 @@ export function createHandler(config: Config): Handler {
     try {
       // The one gate for every route, present and future, but the load balancer's health probe.
       if (path !== "/health") auth.check(request);
-      response = await route(request, path, config, trace);
+      response = await route(request, path, config, trace, options);
     } catch (err) {
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
@@ -80,12 +89,18 @@ export function createHandler(config: Config): Handler {
 
 const endWords = { error: "failed", cancelled: "cancelled by the client" } as const;
 
-function route(request: Request, path: string, config: Config, trace: ChatTrace) {
+function route(
+  request: Request,
+  path: string,
+  config: Config,
+  trace: ChatTrace,
+  options: HandlerOptions,
+) {
   switch (path) {
     case "/v1/chat/completions":
     case "/chat/completions":
       allow(request, "POST");
-      return handleChat(request, config, trace);
+      return handleChat(request, config, trace, options.drainDeadline);
     case "/v1/models":
     case "/models":
       allow(request, "GET");

@@ -32,12 +32,14 @@ export interface ChatTrace {
 
 /**
  * Handles one chat completion request. `trace` is filled in as the request proceeds so the caller
- * can log it, whatever the outcome.
+ * can log it, whatever the outcome. When `drainDeadline` aborts (a shutdown ran out of time), a
+ * request still waiting for the upstream ends with a 503, as JSON or as an event-stream error.
  */
 export async function handleChat(
   request: Request,
   config: Config,
   trace: ChatTrace,
+  drainDeadline?: AbortSignal,
 ): Promise<Response> {
   const text = await readBody(request, config.limits.maxBodyBytes);
   const body = validateChatRequest(
@@ -55,6 +57,17 @@ export async function handleChat(
   const upstream = new AbortController();
   const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
   request.signal.addEventListener("abort", onHangUp, { once: true });
+  const onDrainDeadline = () =>
+    upstream.abort(
+      new ApiError(503, "the proxy is shutting down; retry the request", {
+        code: "server_shutting_down",
+      }),
+    );
+  // Held until the response is complete, which for a stream is after this handler returns.
+  const releaseDrain = () => drainDeadline?.removeEventListener("abort", onDrainDeadline);
+  let streaming = false;
+  if (drainDeadline?.aborted) onDrainDeadline();
+  else drainDeadline?.addEventListener("abort", onDrainDeadline, { once: true });
   const result = route.backend
     .complete({ ...body, model: route.model }, {
       signal: upstream.signal,
@@ -69,13 +82,17 @@ export async function handleChat(
     const includeUsage = body.stream_options?.include_usage === true;
     const stream = (keepAliveMs: number) => {
       trace.stream = "synthesized";
+      streaming = true;
       return new Response(
         synthesizedStream(result, {
           pieceSize: config.pieceSize,
           includeUsage,
           keepAliveMs,
           onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
-          onEnd: (_, error) => trace.streamError = error?.message,
+          onEnd: (_, error) => {
+            trace.streamError = error?.message;
+            releaseDrain();
+          },
         }),
         { headers: SSE_HEADERS },
       );
@@ -89,6 +106,7 @@ export async function handleChat(
     return stream(config.keepAliveMs);
   } finally {
     request.signal.removeEventListener("abort", onHangUp);
+    if (!streaming) releaseDrain();
   }
 }
 

@@ -27,6 +27,7 @@ export interface Overrides {
   forceModel?: string;
   logLevel?: LogLevel;
   logFormat?: LogFormat;
+  drainTimeoutMs?: number;
 }
 
 /** The environment variables naming each override (documented in `--help` and the README). */
@@ -40,7 +41,11 @@ export const ENV = {
   logFormat: "LLM_PROXY_LOG_FORMAT",
   /** Client keys to the proxy, comma-separated; no flag, so they never show in `ps`. */
   apiKeys: "LLM_PROXY_API_KEYS",
+  drainTimeout: "LLM_PROXY_DRAIN_TIMEOUT",
 } as const;
+
+/** Seconds a shutdown waits for in-flight requests when `server.drain_timeout` is not set. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 
 /** The proxy's resolved configuration. */
 export interface Config {
@@ -56,6 +61,8 @@ export interface Config {
   limits: RequestLimits;
   /** Keys clients must present (`server.api_keys` / `LLM_PROXY_API_KEYS`); empty = open. */
   clientKeys: readonly string[];
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before they are ended. */
+  drainTimeoutMs: number;
 }
 
 /** Inputs of {@link loadConfig}; tests pass their own env and log sink. */
@@ -86,6 +93,32 @@ const TOP_LEVEL = [
  * ```
  */
 export function loadConfig(options: LoadOptions = {}): Config {
+  return fromConfigFile(options, (root, flags, env) => build(root, flags, env, options.logSink));
+}
+
+/** Where the server listens: what `llm-proxy healthcheck` needs, without building backends. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Resolves only the listen address, with the same precedence as {@link loadConfig}.
+ *
+ * @example
+ * ```ts
+ * loadListenAddress({ env: { LLM_PROXY_PORT: "9000" } }); // { host: "127.0.0.1", port: 9000 }
+ * ```
+ */
+export function loadListenAddress(options: LoadOptions = {}): ListenAddress {
+  return fromConfigFile(options, (root, flags, env) => listenAddress(root, flags, env));
+}
+
+/** Reads the config file named by the flags or env, then `read`s it; errors get file:line:col. */
+function fromConfigFile<T>(
+  options: LoadOptions,
+  read: (root: ConfigSection, flags: Overrides, env: Readonly<Record<string, string>>) => T,
+): T {
   const env = options.env ?? {};
   const flags = options.overrides ?? {};
   const path = flags.config ?? (env[ENV.config] || undefined);
@@ -93,7 +126,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const file = path ?? "<config>";
   const { data, locate } = parseYaml(text, file);
   try {
-    return build(new ConfigSection([], data), flags, env, options.logSink);
+    return read(new ConfigSection([], data), flags, env);
   } catch (err) {
     if (err instanceof ConfigError && err.path.length > 0 && text !== "") {
       throw new ConfigError(`${locate(err.path)}: ${err.message}`, err.path);
@@ -143,7 +176,7 @@ function build(
 ): Config {
   root.allowOnly(TOP_LEVEL);
   const server = root.section("server");
-  server.allowOnly(["host", "port", "api_keys"]);
+  server.allowOnly(["host", "port", "api_keys", "drain_timeout"]);
   const streaming = root.section("streaming");
   streaming.allowOnly(["keepalive_interval", "chunk_size"]);
   const limits = root.section("limits");
@@ -183,7 +216,7 @@ function build(
     }
   }
 
-  const host = flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1";
+  const { host, port } = listenAddress(root, flags, env);
   const clientKeys = readClientKeys(server, env, log);
   if (clientKeys.length === 0 && !isLoopback(host)) {
     log.warn(
@@ -195,7 +228,7 @@ function build(
 
   return {
     host,
-    port: flags.port ?? envPort(env) ?? server.number("port", 0, 65535, true) ?? 8000,
+    port,
     log,
     backends,
     router,
@@ -208,6 +241,20 @@ function build(
       maxDepth: limits.number("max_json_depth", 4, 10_000, true) ?? 64,
     },
     clientKeys,
+    drainTimeoutMs: flags.drainTimeoutMs ?? envDrainTimeout(env) ??
+      server.seconds("drain_timeout", MAX_DRAIN_TIMEOUT_S) ?? DEFAULT_DRAIN_TIMEOUT_S * 1000,
+  };
+}
+
+function listenAddress(
+  root: ConfigSection,
+  flags: Overrides,
+  env: Readonly<Record<string, string>>,
+): ListenAddress {
+  const server = root.section("server");
+  return {
+    host: flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1",
+    port: flags.port ?? envPort(env) ?? server.number("port", 0, 65535, true) ?? 8000,
   };
 }
 
@@ -329,6 +376,26 @@ function envPort(env: Readonly<Record<string, string>>): number | undefined {
   const port = parsePort(v);
   if (port === undefined) throw new ConfigError(`${ENV.port} must be a port number (0-65535)`);
   return port;
+}
+
+function envDrainTimeout(env: Readonly<Record<string, string>>): number | undefined {
+  const v = env[ENV.drainTimeout];
+  if (!v) return undefined;
+  const ms = parseSeconds(v, MAX_DRAIN_TIMEOUT_S);
+  if (ms === undefined) {
+    throw new ConfigError(`${ENV.drainTimeout} must be seconds (0-${MAX_DRAIN_TIMEOUT_S})`);
+  }
+  return ms;
+}
+
+/** The longest drain a flag, env or config may ask for, in seconds. */
+export const MAX_DRAIN_TIMEOUT_S = 3600;
+
+/** Seconds (fractions allowed) from text, in milliseconds; undefined when not in [0, max]. */
+export function parseSeconds(text: string, max: number): number | undefined {
+  if (!/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
+  const s = Number(text);
+  return s <= max ? Math.round(s * 1000) : undefined;
 }
 
 /** A TCP port from text, or undefined when it is not one. */

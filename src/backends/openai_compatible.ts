@@ -243,7 +243,7 @@ export class OpenAICompatibleBackend implements Backend {
       } catch (err) {
         if (err instanceof ApiError) throw err;
         outcome = ctx.signal.aborted ? "cancelled" : d.timedOut() ? "timeout" : "network_error";
-        if (outcome === "cancelled") throw clientClosed();
+        if (outcome === "cancelled") throw abortError(ctx.signal);
         if (outcome === "timeout") throw this.#timeout();
         const reason = err instanceof Error ? err.message : String(err);
         lastServerError = new ApiError(502, `no answer from ${vendor}: ${reason}`, {
@@ -261,7 +261,7 @@ export class OpenAICompatibleBackend implements Backend {
       const pause = this.options.retryBackoffMs * 2 ** (serverErrors - 1) * (0.5 + Math.random());
       if (Date.now() + pause >= until) throw this.#timeout();
       await sleep(pause, ctx.signal).catch(() => {
-        throw clientClosed();
+        throw abortError(ctx.signal);
       });
     }
     throw lastServerError ?? this.#noUsableKey(rateLimited);
@@ -444,8 +444,11 @@ export function retryAfterMs(header: string | null): number | undefined {
   return Math.min(Math.max(ms, 0), 86_400_000);
 }
 
-function clientClosed(): ApiError {
-  return new ApiError(CLIENT_CLOSED, "client closed the request", { code: "client_closed" });
+/** Why the call was aborted: the caller's own ApiError (e.g. a shutdown), else a hang-up. */
+function abortError(signal: AbortSignal): ApiError {
+  return signal.reason instanceof ApiError
+    ? signal.reason
+    : new ApiError(CLIENT_CLOSED, "client closed the request", { code: "client_closed" });
 }
 
 function snippet(text: string): string {

@@ -1,0 +1,92 @@
+// What users download, run alone: the one-file bundle (always) and the compiled binary (when
+// LLM_PROXY_BINARY names one, as .ci/run does after `deno task compile`). Each runs from an empty
+// directory against the fake upstream, so a run-time read of src/, a dynamic import or a missing
+// asset fails here instead of in a user's hands.
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import { RUNTIME_FLAGS } from "../scripts/compile.ts";
+import { FakeUpstream } from "./fake_upstream.ts";
+import { assertSchema } from "./schema.ts";
+import { run, spawnProxy } from "./subprocess.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+/** Starts `command` in `cwd`, checks /health, a completion, a stream and the healthcheck. */
+async function smokeTest(command: string[], cwd: string) {
+  const up = await FakeUpstream.start();
+  const env = { INTERNAI_API_BASE_URL: up.baseUrl, INTERNAI_API_KEY: "artifact-key" };
+  try {
+    const proxy = await spawnProxy(command, { env, cwd });
+    try {
+      const health = await fetch(`${proxy.origin}/health`);
+      const body = await health.json();
+      assert.equal(health.status, 200);
+      assert.equal(body.status, "ok");
+      assert.ok(!JSON.stringify(body).includes("artifact-key"));
+
+      const client = new OpenAI({ baseURL: `${proxy.origin}/v1`, apiKey: "unused" });
+      const res = await client.chat.completions.create({
+        model: "internlm/internlm2.5-latest",
+        messages: [{ role: "user", content: "Hello!" }],
+      });
+      assertSchema("CreateChatCompletionResponse", res);
+      assert.equal(res.choices[0].message.content, "Hello from fake upstream");
+
+      const stream = await client.chat.completions.create({
+        model: "internlm/internlm2.5-latest",
+        messages: [{ role: "user", content: "Hello!" }],
+        stream: true,
+      });
+      let text = "";
+      for await (const chunk of stream) {
+        assertSchema("CreateChatCompletionStreamResponse", chunk);
+        text += chunk.choices[0]?.delta?.content ?? "";
+      }
+      assert.equal(text, "Hello from fake upstream");
+      assert.equal(up.chatRequests().length, 2);
+
+      // The container's HEALTHCHECK: the same artifact, configured by the same environment.
+      const check = await run(
+        [...command, "healthcheck"],
+        { LLM_PROXY_PORT: String(proxy.port) },
+        cwd,
+      );
+      assert.deepEqual(check, { code: 0, stdout: "", stderr: "" });
+    } finally {
+      const status = await proxy.stop("SIGTERM");
+      assert.equal(status.code, 0, proxy.stderr.join("\n"));
+    }
+  } finally {
+    await up.close();
+  }
+}
+
+Deno.test("the bundle alone, in an empty directory, serves health, completions and streams", async () => {
+  const built = await run([Deno.execPath(), "task", "bundle"], {}, ROOT.pathname);
+  assert.equal(built.code, 0, built.stderr);
+  const dir = await Deno.makeTempDir({ prefix: "llm-proxy-bundle-" });
+  try {
+    await Deno.copyFile(new URL("dist/llm-proxy.js", ROOT), `${dir}/llm-proxy.js`);
+    // No config, lockfile, npm or remote modules: everything must be inside the one file.
+    const deno = [Deno.execPath(), "run", "--no-config", "--no-lock", "--no-npm", "--no-remote"];
+    await smokeTest([...deno, ...RUNTIME_FLAGS, "llm-proxy.js"], dir);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["llm-proxy.js"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const binary = Deno.env.get("LLM_PROXY_BINARY");
+
+Deno.test({
+  name: "the compiled binary, in an empty directory, serves health, completions and streams",
+  ignore: !binary,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "llm-proxy-binary-" });
+    try {
+      await smokeTest([await Deno.realPath(binary!)], dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

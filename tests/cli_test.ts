@@ -1,0 +1,85 @@
+// The command line, the settings a sidecar needs, and documentation that must not drift from them.
+import assert from "node:assert/strict";
+import { ENV_ONLY, FLAGS, helpText, parseCommand, UsageError } from "../src/cli.ts";
+import { ConfigError, ENV, loadConfig, loadListenAddress } from "../src/config.ts";
+import { healthUrl } from "../src/healthcheck.ts";
+
+Deno.test("healthcheck is a subcommand taking the server's flags; other words are usage errors", () => {
+  assert.deepEqual(parseCommand(["healthcheck", "--port", "9000"]), {
+    kind: "healthcheck",
+    overrides: { port: 9000 },
+  });
+  assert.deepEqual(parseCommand([]), { kind: "serve", overrides: {} });
+  assert.throws(() => parseCommand(["serve-please"]), UsageError);
+  assert.throws(() => parseCommand(["healthcheck", "now"]), UsageError);
+});
+
+Deno.test("--drain-timeout takes seconds, fractions allowed, and rejects anything else", () => {
+  assert.deepEqual(parseCommand(["--drain-timeout", "2.5"]), {
+    kind: "serve",
+    overrides: { drainTimeoutMs: 2500 },
+  });
+  for (const bad of ["-1", "abc", "", "1e3", "99999"]) {
+    assert.throws(() => parseCommand(["--drain-timeout", bad]), UsageError, bad);
+  }
+});
+
+Deno.test("drain timeout: 30 s by default; config file < env < flag", () => {
+  const file = "server:\n  drain_timeout: 5\n";
+  assert.equal(loadConfig({ logSink: () => {} }).drainTimeoutMs, 30_000);
+  assert.equal(loadConfig({ configText: file, logSink: () => {} }).drainTimeoutMs, 5_000);
+  const env = { [ENV.drainTimeout]: "7" };
+  assert.equal(loadConfig({ configText: file, env, logSink: () => {} }).drainTimeoutMs, 7_000);
+  assert.equal(
+    loadConfig({ configText: file, env, overrides: { drainTimeoutMs: 0 }, logSink: () => {} })
+      .drainTimeoutMs,
+    0,
+  );
+  assert.throws(
+    () => loadConfig({ env: { [ENV.drainTimeout]: "soon" }, logSink: () => {} }),
+    ConfigError,
+  );
+  assert.throws(
+    () => loadConfig({ configText: "server:\n  drain_timeout: -1\n", logSink: () => {} }),
+    /<config>:2:18: server\.drain_timeout must be between 0 and 3600/,
+  );
+});
+
+Deno.test("the healthcheck resolves host and port like the server, without building backends", () => {
+  const configText = "server:\n  host: 0.0.0.0\n  port: 9100\nbackends: {}\n";
+  assert.deepEqual(loadListenAddress({ configText }), { host: "0.0.0.0", port: 9100 });
+  assert.deepEqual(loadListenAddress({ configText, env: { [ENV.port]: "9200" } }), {
+    host: "0.0.0.0",
+    port: 9200,
+  });
+  assert.deepEqual(
+    loadListenAddress({ configText, env: { [ENV.port]: "9200" }, overrides: { port: 9300 } }),
+    { host: "0.0.0.0", port: 9300 },
+  );
+  assert.deepEqual(loadListenAddress(), { host: "127.0.0.1", port: 8000 });
+});
+
+Deno.test("a wildcard listen address is probed through loopback", () => {
+  assert.equal(healthUrl({ host: "0.0.0.0", port: 8000 }), "http://127.0.0.1:8000/health");
+  assert.equal(healthUrl({ host: "::", port: 8000 }), "http://[::1]:8000/health");
+  assert.equal(healthUrl({ host: "::1", port: 1 }), "http://[::1]:1/health");
+  assert.equal(healthUrl({ host: "localhost", port: 80 }), "http://localhost:80/health");
+});
+
+Deno.test("--help and the README list every flag and environment variable", async () => {
+  const help = helpText("9.9.9");
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const names = [
+    ...FLAGS.map((f) => `--${f.name}`),
+    ...Object.values(ENV),
+    ...ENV_ONLY.map((e) => e.name),
+  ];
+  for (const name of names) {
+    assert.ok(help.includes(name), `--help lacks ${name}`);
+    assert.ok(readme.includes(name), `README lacks ${name}`);
+  }
+  for (const flag of FLAGS) {
+    if (flag.env) assert.ok(help.includes(`[env: ${flag.env}]`), flag.name);
+    if (flag.default) assert.ok(help.includes(`[default: ${flag.default}]`), flag.name);
+  }
+});
