@@ -1,0 +1,121 @@
+/**
+ * The benchmark's server processes: each runs as its own `deno` process on 127.0.0.1, so its
+ * memory (VmHWM) is its own and it competes for the CPU like a real deployment would.
+ *
+ * @module
+ */
+
+/** A running server process. */
+export interface Server {
+  name: string;
+  /** `http://127.0.0.1:PORT` */
+  origin: string;
+  pid: number;
+  /** Stops the process and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startServer}. */
+export interface ServerSpec {
+  name: string;
+  /** Arguments after `deno`; `{port}` is replaced by the chosen port. */
+  args: string[];
+  env?: Record<string, string>;
+  /** Keep the process's stderr (shown if it dies); false sends it to /dev/null. */
+  keepStderr?: boolean;
+}
+
+/** Environment variables that would steer the proxy somewhere other than the benchmark's upstream. */
+const STRIPPED_ENV = /^(INTERNAI_|LLM_PROXY_)/;
+
+/** A port that was free a moment ago (bound, read and released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/**
+ * Starts `deno ARGS` and waits until its port accepts connections.
+ *
+ * @example
+ * ```ts
+ * const up = await startServer({ name: "upstream", args: ["run", "-A", "bench/fake_upstream.ts", "--port", "{port}"] });
+ * await up.stop();
+ * ```
+ */
+export async function startServer(spec: ServerSpec): Promise<Server> {
+  const port = freePort();
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !STRIPPED_ENV.test(name)),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: spec.args.map((a) => a.replaceAll("{port}", String(port))),
+    env: { ...env, ...spec.env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: spec.keepStderr === false ? "null" : "piped",
+  }).spawn();
+  // Drained continuously (a full pipe would stall the server), only the tail is kept.
+  let tail = "";
+  const drained = spec.keepStderr !== false
+    ? child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (s) => void (tail = (tail + s).slice(-4000)) }),
+    ).catch(() => {})
+    : Promise.resolve();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const server: Server = {
+    name: spec.name,
+    origin: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      await status;
+      await drained;
+    },
+  };
+  const giveUp = Date.now() + 30_000;
+  for (;;) {
+    if (exited) {
+      await drained;
+      throw new Error(`${spec.name} exited during start-up (${(await status).code}):\n${tail}`);
+    }
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return server;
+    } catch {
+      if (Date.now() > giveUp) {
+        await server.stop();
+        throw new Error(`${spec.name} did not listen on port ${port} within 30 s:\n${tail}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Resident memory of a process, in MiB: now (VmRSS) and its peak so far (VmHWM). */
+export interface Memory {
+  rssMiB: number;
+  peakMiB: number;
+}
+
+/** Reads {@link Memory} from `/proc/PID/status` (Linux); NaN where it is not available. */
+export function memoryOf(pid: number): Memory {
+  let status = "";
+  try {
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    // Not Linux, or the process is gone: reported as n/a.
+  }
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:\\s*(\\d+) kB`, "m").exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { rssMiB: field("VmRSS"), peakMiB: field("VmHWM") };
+}
