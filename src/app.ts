@@ -112,9 +112,20 @@ function route(
   const model = /^\/(?:v1\/)?models\/(.+)$/.exec(path);
   if (model) {
     allow(request, "GET");
-    return getModel(config, decodeURIComponent(model[1]));
+    return getModel(config, decodePathPart(model[1]));
   }
   throw new ApiError(404, `no route for ${request.method} ${path}`, { code: "unknown_url" });
+}
+
+/** Malformed percent-encoding is the client's mistake, not a proxy failure. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError(400, `the path has invalid percent-encoding: ${part}`, {
+      code: "invalid_url",
+    });
+  }
 }
 
 function allow(request: Request, method: "GET" | "POST"): void {

@@ -1,0 +1,337 @@
+// A seeded fuzz of the HTTP surface: at least 10 000 malformed requests (random bytes, truncated
+// JSON, a wrong type in every field, deep nesting, huge strings, invalid UTF-8, odd methods and
+// paths, odd header values). Every answer must be a 4xx in OpenAI's error shape, nothing may reach
+// the upstream, nothing may crash, and /health must answer afterwards. The seed is fixed so CI is
+// repeatable; FUZZ_SEED=N explores (or replays) another run.
+// Also: the request limits at their documented defaults.
+import assert from "node:assert/strict";
+import { completion, FakeUpstream } from "./fake_upstream.ts";
+import { chatBody, postChat, startProxy, type TestProxy } from "./proxy.ts";
+import { assertSchema } from "./schema.ts";
+
+const REQUESTS = 10_000;
+const CONCURRENCY = 16;
+/** Small enough that oversized bodies are cheap to send, so they can be frequent. */
+const MAX_BODY = 64 * 1024;
+
+/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One fuzz case: what to send, and a label for the per-kind counts. */
+interface Case {
+  kind: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Uint8Array<ArrayBuffer>;
+}
+
+class Gen {
+  constructor(readonly rand: () => number) {}
+  int(n: number): number {
+    return Math.floor(this.rand() * n);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+  bytes(n: number): Uint8Array<ArrayBuffer> {
+    return Uint8Array.from({ length: n }, () => this.int(256));
+  }
+  /** Printable ASCII, with a few JSON-significant characters mixed in. */
+  text(n: number): string {
+    return Array.from({ length: n }, () => String.fromCharCode(32 + this.int(95))).join("");
+  }
+}
+
+const CHAT_PATHS = ["/v1/chat/completions", "/chat/completions", "/v1/chat/completions/"];
+
+/**
+ * Values the validator must refuse for each field (on top of a body that is otherwise valid).
+ * `null` is missing on purpose where OpenAI accepts null (max_tokens, seed, reasoning_effort, …).
+ */
+const WRONG: Record<string, (g: Gen) => unknown> = {
+  model: (g) => g.pick([42, true, null, [], {}, "", "   ", ["internlm/x"], { id: "x" }]),
+  messages: (g) => g.pick([[], "hi", 42, null, {}, true, { role: "user" }]),
+  "messages[0]": (g) => g.pick(["hi", 42, null, [], true]),
+  "messages[0].role": (g) => g.pick([42, null, "", [], {}, true]),
+  "messages[0].content": (g) => g.pick([42, true, {}, { text: "x" }, 1.5]),
+  stream: (g) => g.pick(["yes", 1, 0, null, [], {}, "true"]),
+  stream_options: (g) => g.pick(["x", 1, true, []]),
+  "stream_options.include_usage": (g) => g.pick(["y", 1, null, [], {}]),
+  n: (g) => g.pick([0, -1, 1.5, 129, "2", null, true, 1e9]),
+  tools: (g) => g.pick([{}, "fn", 42, null, true]),
+  thinking_mode: (g) => g.pick(["on", 1, null, [], {}]),
+  reasoning_effort: (g) => g.pick([1, true, [], {}]),
+  temperature: (g) => g.pick(["hot", null, [], {}, true]),
+  top_p: (g) => g.pick(["x", null, [], {}, false]),
+  max_tokens: (g) => g.pick(["100", 1.5, true, [], {}]),
+  max_completion_tokens: (g) => g.pick(["100", 2.5, false, [], {}]),
+  presence_penalty: (g) => g.pick(["x", null, [], {}]),
+  frequency_penalty: (g) => g.pick(["x", null, [], {}]),
+  seed: (g) => g.pick(["1", 1.5, true, [], {}]),
+  user: (g) => g.pick([1, null, [], {}, true]),
+};
+
+function wrongType(g: Gen): string {
+  const body: Record<string, unknown> = chatBody({
+    messages: [{ role: "user", content: "hi" }],
+    stream_options: { include_usage: true },
+  });
+  const field = g.pick(Object.keys(WRONG));
+  const value = WRONG[field](g);
+  const m = /^(\w+)(?:\[0\])?(?:\.(\w+))?$/.exec(field)!;
+  if (field.startsWith("messages[0]")) {
+    const messages = body.messages as unknown[];
+    if (m[2]) (messages[0] as Record<string, unknown>)[m[2]] = value;
+    else messages[0] = value;
+  } else if (m[2]) {
+    (body[m[1]] as Record<string, unknown>)[m[2]] = value;
+  } else {
+    body[field] = value;
+  }
+  if (value === undefined) delete body[field];
+  return JSON.stringify(body);
+}
+
+function deepNesting(g: Gen): string {
+  const depth = 65 + g.int(20_000);
+  const [open, close] = g.pick([["[", "]"], ['{"a":', "}"]]);
+  const deep = open.repeat(depth) + "1" + close.repeat(depth);
+  // Unbalanced half the time: then it is not even JSON.
+  const tail = g.int(2) === 0 ? "" : close;
+  return `{"model":"internlm/x","messages":[{"role":"user","content":"hi"}],"x":${deep}${tail}}`;
+}
+
+function hugeString(g: Gen): string {
+  const size = g.int(2) === 0 ? MAX_BODY + 1 + g.int(MAX_BODY) : MAX_BODY - 200;
+  // Within the cap, a huge string in a field of the wrong type; beyond it, anything: 413.
+  return JSON.stringify(chatBody({ temperature: "x".repeat(size) }));
+}
+
+function invalidUtf8(g: Gen): Uint8Array<ArrayBuffer> {
+  const json = new TextEncoder().encode(JSON.stringify(chatBody({ temperature: "hot" })));
+  const bad = g.pick([[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80], [0x80]]);
+  const at = 1 + g.int(json.length - 2);
+  return Uint8Array.from([...json.slice(0, at), ...bad, ...json.slice(at)]);
+}
+
+function truncatedJson(g: Gen): string {
+  const full = JSON.stringify(chatBody({ temperature: 0.5, stream: g.int(2) === 0 }));
+  return full.slice(0, g.int(full.length - 1));
+}
+
+const ODD_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "FOO", "post", "M-SEARCH"];
+const ODD_PATHS = [
+  "/",
+  "/v1",
+  "/v1/",
+  "/v2/chat/completions",
+  "/v1/chat",
+  "/v1/chat/completions/extra",
+  "/v1/completions",
+  "/v1/embeddings",
+  "/V1/CHAT/COMPLETIONS",
+  "/v1/chat/completions%00",
+  "/%2e%2e/%2e%2e/etc/passwd",
+  "/v1/models/%ZZ",
+  "/v1/models/%E0%A4%A",
+  "/v1/models/internlm/%F0%9F%98%80",
+  "/v1/models/no-such-model",
+  "/health/x",
+  "/admin",
+  "/.env",
+];
+
+function oddRoute(g: Gen): Pick<Case, "method" | "path"> {
+  // A chat path with any method but POST, or any other path: never a valid route+method.
+  if (g.int(2) === 0) {
+    return { method: g.pick(ODD_METHODS.filter((m) => m !== "post")), path: g.pick(CHAT_PATHS) };
+  }
+  const path = g.int(4) === 0
+    ? `/${encodeURIComponent(g.text(1 + g.int(300)))}`
+    : g.pick(ODD_PATHS);
+  const method = path.startsWith("/v1/models/")
+    ? g.pick(["GET", "HEAD", "PUT"])
+    : g.pick([...ODD_METHODS, "POST"]);
+  return { method, path };
+}
+
+const ODD_HEADERS: Array<(g: Gen) => [string, string]> = [
+  (
+    g,
+  ) => [
+    "content-type",
+    g.pick([
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json; charset=latin1",
+      "",
+      g.text(200),
+    ]),
+  ],
+  (
+    g,
+  ) => [
+    "authorization",
+    g.pick(["Bearer", "Basic Og==", `Bearer ${g.text(2000)}`, "\u00ff\u00fe"]),
+  ],
+  (g) => ["accept", g.pick(["text/event-stream", "*/*;q=0", g.text(100)])],
+  (g) => ["content-encoding", g.pick(["gzip", "br", "identity", "x-unknown"])],
+  (g) => ["x-forwarded-host", g.pick(["evil.example", "127.0.0.1:1", g.text(50)])],
+  (g) => ["user-agent", g.text(1 + g.int(4000))],
+  (g) => ["x-request-id", "\u00e9\u00e8\u0080\u00a0"],
+  (g) => ["accept-encoding", g.pick(["gzip", "deflate, br", "*", g.text(30)])],
+];
+
+function oddHeaders(g: Gen): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = g.int(4); i > 0; i--) {
+    const [name, value] = g.pick(ODD_HEADERS)(g);
+    headers[name] = value;
+  }
+  return headers;
+}
+
+const BODIES: Array<[string, (g: Gen) => string | Uint8Array<ArrayBuffer>]> = [
+  ["random bytes", (g) => g.bytes(g.int(2048))],
+  ["random text", (g) => g.text(g.int(2048))],
+  ["truncated JSON", truncatedJson],
+  ["wrong type", wrongType],
+  ["deep nesting", deepNesting],
+  ["huge string", hugeString],
+  ["invalid UTF-8", invalidUtf8],
+  ["not an object", (g) => g.pick(["[]", "null", "42", '"chat"', "true", "[{}]"])],
+];
+
+function makeCase(g: Gen): Case {
+  const headers = oddHeaders(g);
+  if (g.int(6) === 0) {
+    const { method, path } = oddRoute(g);
+    const hasBody = method !== "GET" && method !== "HEAD";
+    return {
+      kind: "odd method/path",
+      method,
+      path,
+      headers,
+      body: hasBody ? g.text(g.int(200)) : undefined,
+    };
+  }
+  const [kind, body] = g.pick(BODIES);
+  return { kind, method: "POST", path: g.pick(CHAT_PATHS), headers, body: body(g) };
+}
+
+Deno.test("fuzz: 10 000 malformed requests → all 4xx in OpenAI's shape, no crash, /health after", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") || 20_261_125);
+  console.log(`fuzz: seed ${seed} (replay with FUZZ_SEED=${seed})`);
+  const g = new Gen(prng(seed));
+  const cases = Array.from({ length: REQUESTS }, () => makeCase(g));
+
+  const up = await FakeUpstream.start(() => completion("must not be called"));
+  const proxy: TestProxy = await startProxy({
+    upstream: up.baseUrl,
+    configText: `limits:\n  max_body_bytes: ${MAX_BODY}\n`,
+    // Info, not debug: ten thousand requests' worth of debug lines would only slow the run.
+    overrides: { logLevel: "info" },
+  });
+  const byStatus = new Map<number, number>();
+  const byKind = new Map<string, number>();
+  const failures: string[] = [];
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < cases.length) {
+        const c = cases[next++];
+        byKind.set(c.kind, (byKind.get(c.kind) ?? 0) + 1);
+        let status = 0;
+        try {
+          const res = await fetch(`${proxy.origin}${c.path}`, {
+            method: c.method,
+            headers: c.headers,
+            body: c.body,
+          });
+          status = res.status;
+          const text = await res.text();
+          if (c.method !== "HEAD") assertSchema("ErrorResponse", JSON.parse(text));
+          assert.equal(res.headers.get("content-type"), "application/json");
+        } catch (err) {
+          failures.push(`${c.kind} ${c.method} ${c.path}: ${status} ${(err as Error).message}`);
+        }
+        byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+        if (status < 400 || status > 499) {
+          failures.push(`${c.kind} ${c.method} ${c.path}: status ${status}`);
+        }
+      }
+    }));
+    const health = await fetch(`${proxy.origin}/health`);
+    assert.equal(health.status, 200, "/health after the fuzz");
+    await health.body?.cancel();
+    // And a real request still works.
+    const ok = await postChat(proxy, chatBody());
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+  const count = (pred: (s: number) => boolean) =>
+    [...byStatus].filter(([s]) => pred(s)).reduce((n, [, c]) => n + c, 0);
+  const crashes = proxy.logs.filter((l) => l.includes("unexpected error")).length;
+  console.log(
+    `fuzz: ${REQUESTS} requests, ${count((s) => s >= 400 && s < 500)} 4xx, ` +
+      `${count((s) => s >= 500)} 5xx, ${
+        count((s) => s === 0)
+      } failed connections, ${crashes} crashes`,
+  );
+  console.log(`fuzz: by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`);
+  console.log(`fuzz: by kind ${JSON.stringify(Object.fromEntries(byKind))}`);
+  assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failures (seed ${seed})`);
+  assert.equal(crashes, 0, "unexpected errors were logged");
+  assert.equal(up.chatRequests().length, 1, "only the final valid request reached the upstream");
+});
+
+Deno.test("limits: the documented defaults hold (10 MiB body, 2048 messages, depth 64, 32 MiB answer)", async () => {
+  const MiB = 1024 * 1024;
+  let reply = completion("fine");
+  const up = await FakeUpstream.start(() => reply);
+  const proxy = await startProxy({ upstream: up.baseUrl, overrides: { logLevel: "info" } });
+  const status = async (body: unknown) => {
+    const res = await postChat(proxy, body);
+    await res.body?.cancel();
+    return res.status;
+  };
+  const message = { role: "user", content: "x" };
+  const nested = (arrays: number) =>
+    chatBody({ x: JSON.parse("[".repeat(arrays) + "]".repeat(arrays)) });
+  try {
+    const base = JSON.stringify(chatBody({ pad: "" }));
+    const padTo = (size: number) =>
+      base.replace('"pad":""', `"pad":"${"x".repeat(size - base.length)}"`);
+    assert.equal(await status(padTo(10 * MiB)), 200, "exactly 10 MiB is allowed");
+    assert.equal(await status(padTo(10 * MiB + 1)), 413);
+    assert.equal(await status(chatBody({ messages: Array(2048).fill(message) })), 200);
+    assert.equal(await status(chatBody({ messages: Array(2049).fill(message) })), 400);
+    // The body object is level 1, so 63 nested arrays under it make 64 levels.
+    assert.equal(await status(nested(63)), 200);
+    assert.equal(await status(nested(64)), 400);
+    reply = completion("y".repeat(32 * MiB - 400));
+    assert.equal(await status(chatBody()), 200, "an answer under 32 MiB passes");
+    reply = completion("y".repeat(32 * MiB));
+    assert.equal(await status(chatBody()), 502, "an answer over 32 MiB is refused");
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+  console.log(
+    "limits: 10 MiB body ok / +1 byte 413; 2048 messages ok / 2049 400; depth 64 ok / 65 400; 32 MiB answer cap → 502",
+  );
+});
