@@ -189,7 +189,7 @@ const ODD_HEADERS: Array<(g: Gen) => [string, string]> = [
   (g) => ["content-encoding", g.pick(["gzip", "br", "identity", "x-unknown"])],
   (g) => ["x-forwarded-host", g.pick(["evil.example", "127.0.0.1:1", g.text(50)])],
   (g) => ["user-agent", g.text(1 + g.int(4000))],
-  (g) => ["x-request-id", "\u00e9\u00e8\u0080\u00a0"],
+  (g) => ["x-request-id", g.pick(["\u00e9\u00e8\u0080\u00a0", "", "a".repeat(129), g.text(40)])],
   (g) => ["accept-encoding", g.pick(["gzip", "deflate, br", "*", g.text(30)])],
 ];
 
