@@ -1,0 +1,42 @@
+// Docker cannot run on the machines that run these tests, so the Dockerfile is held to what the
+// tests do exercise: the compiled binary as entrypoint, its own healthcheck, known env names.
+import assert from "node:assert/strict";
+import { ENV } from "../src/config.ts";
+
+const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
+
+/** Every `LLM_PROXY_*` name in `text`. */
+function envNames(text: string): Set<string> {
+  return new Set(text.match(/\bLLM_PROXY_[A-Z_]+\b/g) ?? []);
+}
+
+Deno.test("Dockerfile: the tested binary and healthcheck, the tooling's Deno, known settings", async () => {
+  const dockerfile = await read("Dockerfile");
+  const ci = await read(".ci/run");
+  const version = /^DENO_VERSION=(\S+)$/m.exec(ci)?.[1];
+  assert.ok(version);
+  assert.match(
+    dockerfile,
+    new RegExp(`^FROM denoland/deno:${version.replaceAll(".", "\\.")} AS build$`, "m"),
+  );
+  assert.match(dockerfile, /^RUN deno task compile$/m);
+  assert.match(
+    dockerfile,
+    /^COPY --from=build \/src\/dist\/llm-proxy \/usr\/local\/bin\/llm-proxy$/m,
+  );
+  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/llm-proxy"\]$/m);
+  assert.match(dockerfile, /^\s+CMD \["\/usr\/local\/bin\/llm-proxy", "healthcheck"\]$/m);
+  assert.match(dockerfile, /^USER nonroot/m);
+  const port = /LLM_PROXY_PORT=(\d+)/.exec(dockerfile)?.[1];
+  assert.match(dockerfile, new RegExp(`^EXPOSE ${port}$`, "m"));
+  assert.match(dockerfile, /LLM_PROXY_HOST=0\.0\.0\.0/);
+});
+
+Deno.test("Dockerfile and README name only environment variables the proxy reads", async () => {
+  const known = new Set<string>(Object.values(ENV));
+  for (const file of ["Dockerfile", "README.md", "config.example.yaml"]) {
+    for (const name of envNames(await read(file))) {
+      assert.ok(known.has(name), `${file} names ${name}, which the proxy does not read`);
+    }
+  }
+});
