@@ -90,7 +90,15 @@ async function compile(target: string, output: URL): Promise<void> {
     clearEnv: true,
     env,
   }).spawn().status;
-  if (!status.success) throw new Error(`deno compile for ${target} failed (exit ${status.code})`);
+  if (!status.success) {
+    throw new Error(
+      `deno compile for ${target} failed (exit ${status.code})` +
+        (base.startsWith("download")
+          ? `; if Deno's release server is out of reach, set DENORT_BIN to a denort ` +
+            `${Deno.version.deno} for this machine or cache denort-${target}.zip (see README)`
+          : ""),
+    );
+  }
   if (target === HOST) await verify(output);
 }
 
@@ -104,6 +112,8 @@ async function verify(binary: URL): Promise<void> {
   const got = new TextDecoder().decode(out.stdout).trim();
   const want = `llm-proxy ${denoJson.version}`;
   if (!out.success || got !== want) {
+    // Leave nothing behind that could be mistaken for a build.
+    await Deno.remove(binary);
     throw new Error(
       `${fileURLToPath(binary)} --version printed "${got.split("\n")[0]}", not "${want}": ` +
         "the denort base is not a Deno runtime for compiled programs",
