@@ -8,8 +8,10 @@
 import { ClientAuth } from "./auth.ts";
 import { type ChatTrace, handleChat } from "./chat.ts";
 import type { Config } from "./config.ts";
-import { ApiError, jsonResponse, toApiError } from "./errors.ts";
+import { ApiError, jsonResponse, textResponse, toApiError } from "./errors.ts";
 import { meteredBody } from "./metered_body.ts";
+import { EXPOSITION_CONTENT_TYPE } from "./metrics.ts";
+import { ProxyMetrics } from "./proxy_metrics.ts";
 import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
 
 /** A request handler. */
@@ -33,21 +35,47 @@ export interface HandlerOptions {
  */
 export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
   const auth = new ClientAuth(config.clientKeys);
+  const metrics = new ProxyMetrics(config.backends);
+
+  const route = (request: Request, name: RouteName, path: string, trace: ChatTrace) => {
+    switch (name) {
+      case "chat":
+        allow(request, "POST");
+        return handleChat(request, config, trace, options.drainDeadline);
+      case "models":
+        allow(request, "GET");
+        return listModels(config);
+      case "model":
+        allow(request, "GET");
+        return getModel(config, decodePathPart(MODEL_PATH.exec(path)![1]));
+      case "health":
+        allow(request, "GET");
+        return Promise.resolve(health(config, isVerbose(request)));
+      case "metrics":
+        allow(request, "GET");
+        return Promise.resolve(textResponse(metrics.exposition(), EXPOSITION_CONTENT_TYPE));
+    }
+    throw new ApiError(404, `no route for ${request.method} ${path}`, { code: "unknown_url" });
+  };
+
   return async (request) => {
     const started = performance.now();
-    const url = new URL(request.url);
-    const path = url.pathname.replace(/\/+$/, "") || "/";
+    metrics.requestStarted();
+    const path = new URL(request.url).pathname.replace(/\/+$/, "") || "/";
+    const name = ROUTES.get(path) ?? (MODEL_PATH.test(path) ? "model" : "unknown");
     const id = requestId(request.headers.get(REQUEST_ID_HEADER));
     const trace: ChatTrace = {
       log: config.log.forRequest(id),
       stats: { attempts: 0, upstreamMs: 0 },
+      onAttempt: metrics.attempt,
     };
     let response: Response;
     let failure: string | undefined;
     try {
-      // The one gate for every route, present and future, but the load balancer's health probe.
-      if (path !== "/health") auth.check(request);
-      response = await route(request, path, config, trace, options);
+      // The one gate for every route, present and future, but the load balancer's health probe
+      // (its verbose form, which details every key slot, is gated too).
+      if (name !== "health" || isVerbose(request)) auth.check(request);
+      response = await route(request, name, path, trace);
     } catch (err) {
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
@@ -57,7 +85,16 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       response = apiError.toResponse();
     }
     response.headers.set(REQUEST_ID_HEADER, id);
-    const finish = (bytesOut: number, error: string | undefined) =>
+    const finish = (bytesOut: number, error: string | undefined) => {
+      const ms = performance.now() - started;
+      metrics.requestFinished({
+        route: name,
+        status: response.status,
+        backend: trace.backend,
+        model: trace.model,
+        stream: trace.stream,
+        seconds: ms / 1000,
+      });
       trace.log.request({
         method: request.method,
         path,
@@ -68,11 +105,12 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         keySlots: trace.stats.keySlots,
         attempts: trace.stats.attempts,
         upstreamMs: Math.round(trace.stats.upstreamMs),
-        totalMs: Math.round(performance.now() - started),
+        totalMs: Math.round(ms),
         stream: trace.stream,
         bytesOut,
         error,
       });
+    };
     if (trace.stream !== undefined && response.body) {
       // A stream is over when its body is: log it then, with what the client really got.
       const body = meteredBody(response.body, (bytes, end) =>
@@ -87,34 +125,27 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   };
 }
 
+/** Endpoints; the name is also the `route` label of the request metrics. */
+type RouteName = "chat" | "models" | "model" | "health" | "metrics" | "unknown";
+
+const ROUTES: ReadonlyMap<string, RouteName> = new Map([
+  ["/v1/chat/completions", "chat"],
+  ["/chat/completions", "chat"],
+  ["/v1/models", "models"],
+  ["/models", "models"],
+  ["/health", "health"],
+  ["/metrics", "metrics"],
+]);
+
+/** `/v1/models/{id}`, where the id may itself contain `/`. */
+const MODEL_PATH = /^\/(?:v1\/)?models\/(.+)$/;
+
 const endWords = { error: "failed", cancelled: "cancelled by the client" } as const;
 
-function route(
-  request: Request,
-  path: string,
-  config: Config,
-  trace: ChatTrace,
-  options: HandlerOptions,
-) {
-  switch (path) {
-    case "/v1/chat/completions":
-    case "/chat/completions":
-      allow(request, "POST");
-      return handleChat(request, config, trace, options.drainDeadline);
-    case "/v1/models":
-    case "/models":
-      allow(request, "GET");
-      return listModels(config);
-    case "/health":
-      allow(request, "GET");
-      return Promise.resolve(health(config));
-  }
-  const model = /^\/(?:v1\/)?models\/(.+)$/.exec(path);
-  if (model) {
-    allow(request, "GET");
-    return getModel(config, decodePathPart(model[1]));
-  }
-  throw new ApiError(404, `no route for ${request.method} ${path}`, { code: "unknown_url" });
+/** `/health?verbose=1` (or `true`) adds every key slot's state. */
+function isVerbose(request: Request): boolean {
+  const v = new URL(request.url).searchParams.get("verbose");
+  return v === "1" || v === "true";
 }
 
 /** Malformed percent-encoding is the client's mistake, not a proxy failure. */
@@ -165,9 +196,9 @@ async function getModel(config: Config, id: string): Promise<Response> {
   return jsonResponse(found);
 }
 
-function health(config: Config): Response {
+function health(config: Config, verbose: boolean): Response {
   const backends = Object.fromEntries(
-    [...config.backends.values()].map((b) => [b.name, b.health()]),
+    [...config.backends.values()].map((b) => [b.name, b.health(verbose)]),
   );
   const states = Object.values(backends).map((b) => b.status);
   const status = states.every((s) => s === "ok")

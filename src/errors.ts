@@ -83,16 +83,17 @@ export function jsonResponse(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  return bytesResponse(encoder.encode(JSON.stringify(body)), "application/json", status, headers);
+  return textResponse(JSON.stringify(body), "application/json", status, headers);
 }
 
-/** A response with a complete body and its `content-length`. */
-export function bytesResponse(
-  bytes: Uint8Array<ArrayBuffer>,
+/** A response with `text` as its body, and the body's `content-length`. */
+export function textResponse(
+  text: string,
   contentType: string,
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
+  const bytes = encoder.encode(text);
   return new Response(bytes, {
     status,
     headers: {

@@ -74,12 +74,12 @@ export async function withProxy(
 
 /** Resolves once `check()` is true, polling every 5 ms; rejects after `timeoutMs`. */
 export async function eventually(
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 2000,
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!await check()) {
     if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

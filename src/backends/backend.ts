@@ -8,7 +8,7 @@
 import type { ConfigSection } from "../config_section.ts";
 import type { Logger } from "../log.ts";
 import type { ChatCompletion, ChatRequest } from "../types.ts";
-import type { KeyCounts } from "../keys.ts";
+import type { KeyCounts, KeyState } from "../keys.ts";
 
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
 export interface AttemptStats {
@@ -34,7 +34,7 @@ export type AttemptOutcome =
   | "bad_response"
   | "network_error"
   | "timeout"
-  /** The client hung up. */
+  /** The call was aborted: the client hung up, or a shutdown ran out of drain time. */
   | "cancelled";
 
 /** One finished upstream attempt, as reported to {@link ChatContext.onAttempt}. */
@@ -65,11 +65,25 @@ export interface ModelEntry {
   owned_by: string;
 }
 
+/** One key slot in `/health?verbose=1`: where it stands, never what it is. */
+export interface KeySlotHealth {
+  /** 1-based, as in `key 2/3`. */
+  slot: number;
+  state: KeyState;
+  /** When a cooling or benched key is tried again (ISO 8601). */
+  until?: string;
+  remaining_seconds?: number;
+  /** E.g. `rate-limited (429)`, `rejected by InternLM (401)`; never the upstream's own words. */
+  reason?: string;
+}
+
 /** A backend's state for `/health`. */
 export interface BackendHealth {
   type: string;
   status: "ok" | "degraded" | "unavailable";
   keys: KeyCounts;
+  /** Only with `verbose`. */
+  slots?: KeySlotHealth[];
 }
 
 /** A configured upstream. */
@@ -80,7 +94,8 @@ export interface Backend {
   complete(request: ChatRequest, ctx: ChatContext): Promise<ChatCompletion>;
   /** The models this backend serves (cached; never fails, falls back to a catalogue). */
   listModels(): Promise<ModelEntry[]>;
-  health(): BackendHealth;
+  /** Cheap; `verbose` adds every key slot's state. */
+  health(verbose?: boolean): BackendHealth;
 }
 
 /** Everything a factory gets to build a backend. */

@@ -241,8 +241,10 @@ export class OpenAICompatibleBackend implements Backend {
         );
         ctx.log.warn(`${at}: upstream ${res.status}: ${detail.message}`);
       } catch (err) {
+        if (ctx.signal.aborted) outcome = "cancelled";
+        else if (d.timedOut()) outcome = "timeout";
+        else if (!(err instanceof ApiError)) outcome = "network_error";
         if (err instanceof ApiError) throw err;
-        outcome = ctx.signal.aborted ? "cancelled" : d.timedOut() ? "timeout" : "network_error";
         if (outcome === "cancelled") throw abortError(ctx.signal);
         if (outcome === "timeout") throw this.#timeout();
         const reason = err instanceof Error ? err.message : String(err);
@@ -413,10 +415,21 @@ export class OpenAICompatibleBackend implements Backend {
     return this.#models.entries;
   }
 
-  health(): BackendHealth {
+  health(verbose = false): BackendHealth {
     const keys = this.#pool.counts();
     const status = keys.usable === 0 ? "unavailable" : keys.usable < keys.total ? "degraded" : "ok";
-    return { type: this.type, status, keys };
+    if (!verbose) return { type: this.type, status, keys };
+    const now = Date.now();
+    const slots = this.#pool.slotStates().map(({ slot, state, until, reason }) =>
+      until === undefined ? { slot, state } : {
+        slot,
+        state,
+        until: new Date(until).toISOString(),
+        remaining_seconds: Math.max(0, Math.ceil((until - now) / 1000)),
+        reason,
+      }
+    );
+    return { type: this.type, status, keys, slots };
   }
 }
 
