@@ -1,17 +1,24 @@
 /**
- * `POST /v1/chat/completions`: validate, route, call the backend, answer as JSON or as a
- * synthesized event stream.
+ * `POST /v1/chat/completions`: validate, route, call the backend, answer as JSON or as an event
+ * stream (the backend's live stream relayed, or its finished completion synthesized into one).
  *
  * @module
  */
 
-import type { AttemptReport, AttemptStats } from "./backends/backend.ts";
+import type {
+  Answer,
+  AttemptReport,
+  AttemptStats,
+  ChunkStream,
+  StreamEvent,
+} from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { ApiError, CLIENT_CLOSED, jsonResponse } from "./errors.ts";
 import type { Logger, StreamMode } from "./log.ts";
 import { parseJson, readBody, validateChatRequest } from "./request.ts";
 import { SSE_HEADERS } from "./sse.ts";
-import { synthesizedStream } from "./synthesized_stream.ts";
+import { sseBody } from "./sse_body.ts";
+import { synthesizedEvents } from "./synthesize.ts";
 import type { ChatCompletion } from "./types.ts";
 
 /** What the request log and metrics need to know about a chat call. */
@@ -68,25 +75,30 @@ export async function handleChat(
   let streaming = false;
   if (drainDeadline?.aborted) onDrainDeadline();
   else drainDeadline?.addEventListener("abort", onDrainDeadline, { once: true });
-  const result = route.backend
+  const answer = route.backend
     .complete({ ...body, model: route.model }, {
       signal: upstream.signal,
       stats: trace.stats,
       log: trace.log,
       onAttempt: trace.onAttempt,
-    })
-    .then((completion) => relabel(completion, route.backend.name));
+    });
 
   try {
-    if (body.stream !== true) return jsonResponse(await result);
+    // Only a stream request may get a live stream (the Backend contract).
+    if (body.stream !== true) {
+      return jsonResponse(relabel(await answer as ChatCompletion, route.backend.name));
+    }
     const includeUsage = body.stream_options?.include_usage === true;
+    const result = answer.then((a) => {
+      trace.stream = a instanceof ReadableStream ? "native" : "synthesized";
+      return events(a, route.backend.name, config.pieceSize, includeUsage);
+    });
     const stream = (keepAliveMs: number) => {
-      trace.stream = "synthesized";
+      // Committed before the answer came: assume synthesis until a live stream shows up.
+      trace.stream ??= "synthesized";
       streaming = true;
       return new Response(
-        synthesizedStream(result, {
-          pieceSize: config.pieceSize,
-          includeUsage,
+        sseBody(result, {
           keepAliveMs,
           onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
           onEnd: (_, error) => {
@@ -110,10 +122,30 @@ export async function handleChat(
   }
 }
 
+/** The events to send for `answer`: the live stream's own, or the completion cut into chunks. */
+function events(
+  answer: Answer,
+  backend: string,
+  pieceSize: number,
+  includeUsage: boolean,
+): ChunkStream {
+  if (!(answer instanceof ReadableStream)) {
+    return synthesizedEvents(relabel(answer, backend), { pieceSize, includeUsage });
+  }
+  return answer.pipeThrough(
+    new TransformStream<StreamEvent, StreamEvent>({
+      transform(event, controller) {
+        if ("chunk" in event) relabel(event.chunk, backend);
+        controller.enqueue(event);
+      },
+    }),
+  );
+}
+
 /** The model is reported with its backend prefix, the same id `/v1/models` lists. */
-function relabel(completion: ChatCompletion, backend: string): ChatCompletion {
-  completion.model = `${backend}/${completion.model}`;
-  return completion;
+function relabel<T extends { model: string }>(answer: T, backend: string): T {
+  answer.model = `${backend}/${answer.model}`;
+  return answer;
 }
 
 /** True if `promise` settles (either way) within `ms`. The timer never outlives the call. */

@@ -154,6 +154,12 @@ function plainText(text: string): string {
   return folded === "" ? "(empty body)" : folded;
 }
 
+/** A one-line excerpt of upstream text for a message: whitespace folded, 200 characters at most. */
+export function snippet(text: string): string {
+  const s = text.replace(/\s+/g, " ").trim();
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s || "(empty)";
+}
+
 function clip(s: string): string {
   return s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}…` : s;
 }

@@ -20,6 +20,19 @@ export const DONE_FRAME: Uint8Array = encoder.encode("data: [DONE]\n\n");
 export const KEEP_ALIVE_FRAME: Uint8Array = encoder.encode(": keep-alive\n\n");
 
 /**
+ * A comment frame with `text` after the colon, as an upstream sent it. `text` must hold no line
+ * break (the SSE parser never yields one).
+ *
+ * @example
+ * ```ts
+ * commentFrame(" ping"); // bytes of ': ping\n\n'
+ * ```
+ */
+export function commentFrame(text: string): Uint8Array {
+  return encoder.encode(`:${text}\n\n`);
+}
+
+/**
  * One `data:` event carrying `value` as JSON. JSON never contains a raw newline, so a single
  * `data:` line is always a well-formed event.
  *

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChunkDelta } from "./types.ts";
 
 /** How to cut the completion into chunks. */
@@ -74,6 +75,28 @@ export function* completionChunks(
       usage: completion.usage,
     };
   }
+}
+
+/**
+ * The chunks of `completion` as a {@link ChunkStream}, each made only when the reader pulls it.
+ *
+ * @example
+ * ```ts
+ * const events = synthesizedEvents(completion, { pieceSize: 32, includeUsage: true });
+ * ```
+ */
+export function synthesizedEvents(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+): ChunkStream {
+  const chunks = completionChunks(completion, options);
+  return new ReadableStream<StreamEvent>({
+    pull(controller) {
+      const next = chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue({ chunk: next.value });
+    },
+  }, { highWaterMark: 0 });
 }
 
 /**

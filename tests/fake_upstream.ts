@@ -30,7 +30,10 @@ export interface RecordedRequest {
   key: string | null;
   /** The parsed JSON body; null if there was none or it was not a JSON object. */
   body: Record<string, unknown> | null;
-  /** True once the client (the proxy) aborted or disconnected before the answer was sent. */
+  /**
+   * True once the client (the proxy) aborted or disconnected before the answer was sent, or, for
+   * an `sse` reply, hung up before its last part.
+   */
   aborted: boolean;
 }
 
@@ -54,7 +57,18 @@ export type Reply =
   /** Never answers until the client aborts (or the server closes). */
   | { kind: "hang" }
   /** 200 headers and `partialBody`, then the connection is cut mid-body. */
-  | { kind: "drop"; partialBody?: string };
+  | { kind: "drop"; partialBody?: string }
+  /**
+   * A `text/event-stream` body sent part by part, each as its own write, pulled only as fast as
+   * the client reads (see `tests/fake_stream.ts`). With `fail`, the connection is cut after the
+   * last part instead of ending cleanly. Needs {@link FakeUpstream.streams}.
+   */
+  | {
+    kind: "sse";
+    parts: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
+    fail?: boolean;
+    headers?: Record<string, string>;
+  };
 
 /** Decides the reply to a chat request. */
 export type Responder = (req: RecordedRequest) => Reply | Promise<Reply>;
@@ -74,6 +88,11 @@ export class FakeUpstream {
   readonly baseUrl: string;
   /** Chat and models requests, in arrival order. */
   readonly requests: RecordedRequest[] = [];
+  /**
+   * Plays a server that streams (a `type: openai` upstream) when true. False by default: InternLM
+   * does not stream reliably, so the proxy must never send it `stream: true`.
+   */
+  streams = false;
 
   #server: Deno.HttpServer<Deno.NetAddr>;
   #responder: Responder;
@@ -212,8 +231,9 @@ export class FakeUpstream {
       let reply: Reply;
       if (!isChat) reply = this.#models ?? openaiError(404, "models endpoint not available");
       // The real InternLM does not stream reliably: the proxy must never ask it to.
-      else if (rec.body?.stream === true) reply = openaiError(400, "stream not supported");
-      else {
+      else if (rec.body?.stream === true && !this.streams) {
+        reply = openaiError(400, "stream not supported");
+      } else {
         try {
           reply = await this.#responder(rec);
         } catch (e) {
@@ -222,12 +242,49 @@ export class FakeUpstream {
       }
       const wait = AbortSignal.any([req.signal, this.#closing.signal]);
       if (reply.kind === "hang") await sleep(Infinity, wait);
+      else if (reply.kind === "sse") return this.#sseResponse(reply, rec);
       else if (reply.kind !== "drop" && reply.delayMs) await sleep(reply.delayMs, wait);
       return toResponse(reply, rec);
     } finally {
       req.signal.removeEventListener("abort", onAbort);
     }
   }
+
+  /** An `sse` reply's body: one part per pull, so the fake sends no faster than the client reads. */
+  #sseResponse(reply: Extract<Reply, { kind: "sse" }>, rec: RecordedRequest): Response {
+    const parts = Symbol.asyncIterator in reply.parts
+      ? reply.parts[Symbol.asyncIterator]()
+      : reply.parts[Symbol.iterator]();
+    const closing = this.#closing.signal;
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const next = await untilAborted(Promise.resolve(parts.next()), closing);
+        if (next === undefined || (next.done && reply.fail)) return controller.error(DROPPED);
+        if (next.done) return controller.close();
+        const part = next.value;
+        controller.enqueue(typeof part === "string" ? new TextEncoder().encode(part) : part);
+      },
+      cancel: () => {
+        rec.aborted = true;
+        this.#abortedAt.set(rec, performance.now());
+        this.#notify();
+        void parts.return?.();
+      },
+    }, { highWaterMark: 0 });
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", ...reply.headers },
+    });
+  }
+}
+
+/** `promise`'s value, or undefined as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Resolves after `ms` or as soon as `signal` aborts, whichever is first; leaves no timer. */
@@ -254,6 +311,8 @@ async function readJsonObject(req: Request): Promise<Record<string, unknown> | n
 }
 
 function toResponse(reply: Reply, rec: RecordedRequest | null): Response {
+  // Streams need the server's abort bookkeeping: FakeUpstream sends them itself.
+  if (reply.kind === "sse") throw new Error("fake upstream: sse replies go through #sseResponse");
   // A hang only ends once the client left or close() runs; nobody reads this.
   if (reply.kind === "hang") return new Response(null, { status: 503 });
   if (reply.kind === "drop") {

@@ -7,7 +7,7 @@
 
 import type { ConfigSection } from "../config_section.ts";
 import type { Logger } from "../log.ts";
-import type { ChatCompletion, ChatRequest } from "../types.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../types.ts";
 import type { KeyCounts, KeyState } from "../keys.ts";
 
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
@@ -86,12 +86,29 @@ export interface BackendHealth {
   slots?: KeySlotHealth[];
 }
 
+/** One item of a live stream: a chunk, or an upstream comment (keep-alive) to pass on. */
+export type StreamEvent = { chunk: ChatCompletionChunk } | { comment: string };
+
+/**
+ * A live upstream stream, opened and past key failover. It ends after the last chunk (the
+ * upstream's `[DONE]` is not an item) or errors with an `ApiError`; cancelling it closes the
+ * upstream call.
+ */
+export type ChunkStream = ReadableStream<StreamEvent>;
+
+/** What a backend answers: a finished completion, or, for `stream: true` only, a live stream. */
+export type Answer = ChatCompletion | ChunkStream;
+
 /** A configured upstream. */
 export interface Backend {
   readonly name: string;
   readonly type: string;
-  /** Answers a chat request non-streaming; `request.model` is already the upstream's model id. */
-  complete(request: ChatRequest, ctx: ChatContext): Promise<ChatCompletion>;
+  /**
+   * Answers a chat request; `request.model` is already the upstream's model id. A request with
+   * `stream: true` may get a {@link ChunkStream} (relayed as it arrives) or a completion (which
+   * the core turns into a stream); any other request gets a completion.
+   */
+  complete(request: ChatRequest, ctx: ChatContext): Promise<Answer>;
   /** The models this backend serves (cached; never fails, falls back to a catalogue). */
   listModels(): Promise<ModelEntry[]>;
   /** Cheap; `verbose` adds every key slot's state. */

@@ -44,12 +44,12 @@ export class InternLMBackend extends OpenAICompatibleBackend {
     super(options, log);
   }
 
-  protected override upstreamBody(request: ChatRequest): Record<string, unknown> {
-    const { stream: _stream, stream_options: _opts, reasoning_effort, ...rest } = request;
+  protected override upstreamBody(request: ChatRequest, native: boolean): Record<string, unknown> {
+    const { reasoning_effort, ...rest } = request;
     let thinking = this.thinkingMode;
     if (typeof request.thinking_mode === "boolean") thinking = request.thinking_mode;
     else if (typeof reasoning_effort === "string") thinking = !NO_THINKING.has(reasoning_effort);
-    return { ...rest, stream: false, thinking_mode: thinking };
+    return { ...super.upstreamBody(rest, native), thinking_mode: thinking };
   }
 }
 
@@ -62,6 +62,8 @@ export const createInternLM: BackendFactory = (init) => {
     keyEnv: "INTERNAI_API_KEY",
     baseUrlEnv: "INTERNAI_API_BASE_URL",
     catalogue: INTERNLM_CATALOGUE,
+    // Not configurable (no `stream` setting): InternLM's own streaming is unreliable.
+    streamMode: "synthesize",
   });
   return new InternLMBackend(options, init.section.boolean("thinking_mode") ?? true, init.log);
 };

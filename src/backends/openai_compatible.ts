@@ -1,27 +1,40 @@
 /**
  * The shared base for upstreams that speak OpenAI's chat-completions API with Bearer keys: key
- * rotation and failover, deadlines, error normalisation, response checks and the model list.
- * A backend type specialises it by overriding {@link OpenAICompatibleBackend.upstreamBody}.
+ * rotation and failover, deadlines, error normalisation, response checks, native stream relay
+ * and the model list. A backend type specialises it by its options and by overriding
+ * {@link OpenAICompatibleBackend.upstreamBody}.
  *
  * @module
  */
 
 import { deadline, sleep } from "../abort.ts";
 import { BodyTooLarge, readCapped, strictUtf8 } from "../body.ts";
-import { ConfigError } from "../config_section.ts";
-import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError } from "../errors.ts";
+import { ConfigError, type ConfigSection } from "../config_section.ts";
+import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "../errors.ts";
 import { expandEnv, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
 import type { Logger } from "../log.ts";
 import { normalizeReasoning } from "../reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../types.ts";
+import { upstreamChunks } from "../upstream_stream.ts";
 import type {
+  Answer,
   AttemptOutcome,
   Backend,
   BackendHealth,
   BackendInit,
   ChatContext,
+  ChunkStream,
   ModelEntry,
 } from "./backend.ts";
+
+/**
+ * How `stream: true` requests are served: `native` calls the upstream streaming and relays its
+ * events as they arrive; `synthesize` calls it non-streaming and cuts the answer into events.
+ */
+export type StreamSetting = "native" | "synthesize";
+
+/** The values of {@link StreamSetting}, as written in the config file. */
+export const STREAM_SETTINGS: readonly StreamSetting[] = ["native", "synthesize"];
 
 /** Resolved settings of one OpenAI-compatible backend. */
 export interface OpenAICompatibleOptions {
@@ -43,6 +56,7 @@ export interface OpenAICompatibleOptions {
   /** Served by `/v1/models` when the upstream's list cannot be fetched. */
   catalogue: string[];
   maxResponseBytes: number;
+  streamMode: StreamSetting;
 }
 
 /** Defaults a backend type supplies for {@link readOpenAICompatibleOptions}. */
@@ -51,9 +65,11 @@ export interface TypeDefaults {
   baseUrl?: string;
   /** Env prefix of the key list: `INTERNAI_API_KEY` reads `INTERNAI_API_KEY`, `_1`, `_2`, … */
   keyEnv: string;
-  /** Env variable that overrides `api_url`. */
-  baseUrlEnv: string;
+  /** Env variable that overrides `api_url`, if the type has one. */
+  baseUrlEnv?: string;
   catalogue: string[];
+  /** The stream mode when the section does not set `stream` (or the type does not allow it). */
+  streamMode: StreamSetting;
 }
 
 /** Settings every OpenAI-compatible backend section accepts. */
@@ -90,8 +106,8 @@ export function readOpenAICompatibleOptions(
     )
   );
   const keys = uniqueKeys([...keysFromEnv(keyEnv, init.env), ...configured]);
-  const rawUrl: string | undefined = init.env[defaults.baseUrlEnv] || s.string("api_url") ||
-    defaults.baseUrl;
+  const fromEnv = defaults.baseUrlEnv ? init.env[defaults.baseUrlEnv] : undefined;
+  const rawUrl: string | undefined = fromEnv || s.string("api_url") || defaults.baseUrl;
   if (!rawUrl) {
     throw new ConfigError(`${s.path.join(".")}.api_url is required`, [...s.path, "api_url"]);
   }
@@ -110,7 +126,19 @@ export function readOpenAICompatibleOptions(
     modelsTtlMs: s.seconds("models_cache_ttl") ?? 600_000,
     catalogue: s.stringList("models") ?? defaults.catalogue,
     maxResponseBytes: s.number("max_response_bytes", 1024, 1024 * MIB, true) ?? 32 * MIB,
+    streamMode: readStreamSetting(s) ?? defaults.streamMode,
   };
+}
+
+function readStreamSetting(s: ConfigSection): StreamSetting | undefined {
+  const mode = s.string("stream");
+  if (mode === undefined || (STREAM_SETTINGS as readonly string[]).includes(mode)) {
+    return mode as StreamSetting | undefined;
+  }
+  throw new ConfigError(
+    `${[...s.path, "stream"].join(".")} must be one of: ${STREAM_SETTINGS.join(", ")}`,
+    [...s.path, "stream"],
+  );
 }
 
 function checkUrl(raw: string, path: readonly (string | number)[]): string {
@@ -130,8 +158,8 @@ function checkUrl(raw: string, path: readonly (string | number)[]): string {
  * @example
  * ```ts
  * class MyBackend extends OpenAICompatibleBackend {
- *   protected override upstreamBody(request: ChatRequest) {
- *     return { ...request, stream: false };
+ *   protected override upstreamBody(request: ChatRequest, native: boolean) {
+ *     return { ...super.upstreamBody(request, native), my_flag: true };
  *   }
  * }
  * ```
@@ -159,12 +187,17 @@ export class OpenAICompatibleBackend implements Backend {
     }
   }
 
-  /** The JSON body sent upstream for `request`; backend types override this. */
-  protected upstreamBody(request: ChatRequest): Record<string, unknown> {
-    return request;
+  /**
+   * The JSON body sent upstream for `request`: as the client sent it on the `native` stream path,
+   * otherwise with `stream: false` and no `stream_options`. Backend types override this.
+   */
+  protected upstreamBody(request: ChatRequest, native: boolean): Record<string, unknown> {
+    if (native) return request;
+    const { stream_options: _opts, ...rest } = request;
+    return { ...rest, stream: false };
   }
 
-  async complete(request: ChatRequest, ctx: ChatContext): Promise<ChatCompletion> {
+  async complete(request: ChatRequest, ctx: ChatContext): Promise<Answer> {
     const { vendor } = this.options;
     if (this.#pool.size === 0) {
       throw new ApiError(
@@ -173,7 +206,8 @@ export class OpenAICompatibleBackend implements Backend {
         { code: "no_api_key" },
       );
     }
-    const body = JSON.stringify(this.upstreamBody(request));
+    const native = request.stream === true && this.options.streamMode === "native";
+    const body = JSON.stringify(this.upstreamBody(request, native));
     const url = `${this.options.baseUrl}/chat/completions`;
     const until = Date.now() + this.options.timeoutMs;
     const tried = new Set<number>();
@@ -198,12 +232,18 @@ export class OpenAICompatibleBackend implements Backend {
           headers: {
             "authorization": `Bearer ${lease.key}`,
             "content-type": "application/json",
-            "accept": "application/json",
+            "accept": native ? "text/event-stream" : "application/json",
           },
           body,
           signal: d.signal,
         });
         outcome = outcomeOf(res.status);
+        // An upstream that ignores `stream: true` answers JSON: the core synthesizes then.
+        if (res.ok && native && isEventStream(res)) {
+          const stream = await this.#openStream(res, request, ctx);
+          outcome = "ok";
+          return stream;
+        }
         const text = await this.#readText(res);
         if (res.ok) {
           const completion = this.#parseCompletion(text, request.model);
@@ -267,6 +307,25 @@ export class OpenAICompatibleBackend implements Backend {
       });
     }
     throw lastServerError ?? this.#noUsableKey(rateLimited);
+  }
+
+  /**
+   * Takes the first read of a live stream here, so a connection that breaks before any byte
+   * arrived still counts as a failed attempt (and moves on to the next key); after it, failures
+   * travel down the stream.
+   */
+  async #openStream(res: Response, request: ChatRequest, ctx: ChatContext): Promise<ChunkStream> {
+    const reader = res.body?.getReader();
+    const first = await reader?.read();
+    if (!reader || !first || first.done) throw this.#badResponse("an empty event stream");
+    return upstreamChunks(reader, first.value, {
+      vendor: this.options.vendor,
+      model: request.model,
+      idleMs: this.options.timeoutMs,
+      maxEventLength: this.options.maxResponseBytes,
+      signal: ctx.signal,
+      redact: (text) => this.#pool.redact(text),
+    });
   }
 
   /**
@@ -464,7 +523,6 @@ function abortError(signal: AbortSignal): ApiError {
     : new ApiError(CLIENT_CLOSED, "client closed the request", { code: "client_closed" });
 }
 
-function snippet(text: string): string {
-  const s = text.replace(/\s+/g, " ").trim();
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s || "(empty)";
+function isEventStream(res: Response): boolean {
+  return /^text\/event-stream\b/i.test(res.headers.get("content-type") ?? "");
 }

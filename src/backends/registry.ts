@@ -7,8 +7,10 @@
 
 import type { BackendFactory } from "./backend.ts";
 import { createInternLM } from "./internlm.ts";
+import { createOpenAI } from "./openai.ts";
 
 /** Every backend type the proxy can run. */
 export const BACKEND_TYPES: Readonly<Record<string, BackendFactory>> = {
   internlm: createInternLM,
+  openai: createOpenAI,
 };

@@ -1,0 +1,82 @@
+/**
+ * The body of an SSE response: waits for the backend's answer (sending keep-alive comments
+ * meanwhile, when asked), then relays its events, synthesized or live, as the client pulls them,
+ * and ends with `[DONE]` exactly once, or with an error event when the answer fails.
+ *
+ * @module
+ */
+
+import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
+import { type ApiError, toApiError } from "./errors.ts";
+import { commentFrame, dataFrame, DONE_FRAME, KEEP_ALIVE_FRAME } from "./sse.ts";
+
+/** Options for {@link sseBody}. */
+export interface SseBodyOptions {
+  /** Send `: keep-alive` every this many ms until the answer arrives; 0 = never. */
+  keepAliveMs: number;
+  /** The client went away: stop the upstream call. */
+  onCancel: () => void;
+  /** The stream ended (normally, with `error` sent as an event, or cancelled). */
+  onEnd?: (outcome: "done" | "error" | "cancelled", error?: ApiError) => void;
+}
+
+/**
+ * @example
+ * ```ts
+ * const events = backend.complete(req, ctx).then((a) =>
+ *   a instanceof ReadableStream ? a : synthesizedEvents(a, { pieceSize: 32, includeUsage: false })
+ * );
+ * const body = sseBody(events, { keepAliveMs: 15_000, onCancel: () => upstream.abort() });
+ * return new Response(body, { headers: SSE_HEADERS });
+ * ```
+ */
+export function sseBody(
+  events: Promise<ChunkStream>,
+  options: SseBodyOptions,
+): ReadableStream<Uint8Array> {
+  // Observed here so an early failure is never an unhandled rejection; pull() reports it.
+  events.catch(() => {});
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  let reader: ReadableStreamDefaultReader<StreamEvent> | undefined;
+  const stopKeepAlive = () => {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (options.keepAliveMs > 0) {
+        keepAlive = setInterval(() => controller.enqueue(KEEP_ALIVE_FRAME), options.keepAliveMs);
+      }
+    },
+    async pull(controller) {
+      try {
+        reader ??= (await events).getReader();
+        stopKeepAlive();
+        const next = await reader.read();
+        if (next.done) {
+          controller.enqueue(DONE_FRAME);
+          controller.close();
+          options.onEnd?.("done");
+        } else {
+          const event = next.value;
+          controller.enqueue(
+            "chunk" in event ? dataFrame(event.chunk) : commentFrame(event.comment),
+          );
+        }
+      } catch (err) {
+        // Headers are out already: the error has to travel as an event.
+        stopKeepAlive();
+        const error = toApiError(err);
+        controller.enqueue(dataFrame(error.toBody()));
+        controller.close();
+        options.onEnd?.("error", error);
+      }
+    },
+    cancel(reason) {
+      stopKeepAlive();
+      (reader ? reader.cancel(reason) : events.then((s) => s.cancel(reason))).catch(() => {});
+      options.onCancel();
+      options.onEnd?.("cancelled");
+    },
+  });
+}
