@@ -104,6 +104,12 @@ Deno.test("two backends: prefixes route, the default takes the rest, streams go 
       local.chatRequests().map((r) => [r.body?.model, r.body?.stream]),
       [["qwen3", false], ["Qwen/Qwen3-8B", false], ["qwen3", true]],
     );
+    // One stream of each kind, counted as such.
+    const metrics = await (await fetch(`${proxy.origin}/metrics`)).text();
+    for (const [backend, mode] of [["internlm", "synthesized"], ["local", "native"]]) {
+      const line = `llm_proxy_streams_total{backend="${backend}",mode="${mode}"} 1`;
+      assert.ok(metrics.split("\n").includes(line), `${line} in\n${metrics}`);
+    }
   });
 });
 

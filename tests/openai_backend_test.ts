@@ -384,6 +384,28 @@ Deno.test("native: an upstream silent mid-stream past `timeout` ends with a 504 
   }, "    timeout: 0.3\n");
 });
 
+Deno.test("native: keep-alives while the upstream has not started, then the live stream", async () => {
+  const started = new Gate();
+  // The upstream sends nothing, not even headers, until the client has seen a keep-alive.
+  const responder = async () => {
+    await started.wait();
+    return sse(sseEvents({ content: ["late ", "but live"] }));
+  };
+  await withLocal(responder, async (proxy) => {
+    const res = await postChat(proxy, localBody());
+    assert.equal(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let body = "";
+    while (!body.includes(": keep-alive\n\n")) body += (await reader.read()).value;
+    started.open();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) body += r.value;
+    assert.equal(started.gaveUp, false);
+    const { data } = parseSse(body);
+    assert.equal(data.at(-1), "[DONE]");
+    assert.equal(text(data.slice(0, -1).map((d) => JSON.parse(d))), "late but live");
+  }, "streaming:\n  keepalive_interval: 0.05\n");
+});
+
 Deno.test("native: an upstream that answers JSON to stream: true is synthesized", async () => {
   await withLocal(() => completion("plain JSON answer"), async (proxy) => {
     const { data, chunks } = await rawStream(proxy);
