@@ -54,7 +54,7 @@ Deno.test("load: 200 concurrent streams from a slow upstream arrive intact; memo
     overrides: { logLevel: "warn" },
   });
   let results;
-  let before, peak, after;
+  let before, peak;
   try {
     // Warm up, so lazily compiled code and pools are not counted as growth.
     for (let i = CLIENTS; i < CLIENTS + 3; i++) {
@@ -75,7 +75,7 @@ Deno.test("load: 200 concurrent streams from a slow upstream arrive intact; memo
     await proxy.close();
     await up.close();
   }
-  after = memory();
+  const after = memory();
 
   const intact = results.filter((r, i) => r.text === answerFor(i) && r.done && r.errors === 0);
   const committed = results.filter((r) => r.keepAlives > 0).length;
