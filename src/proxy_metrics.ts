@@ -7,6 +7,7 @@
  * @module
  */
 
+import { memoryUsage } from "node:process";
 import type { AttemptReport, Backend } from "./backends/backend.ts";
 import type { StreamMode } from "./log.ts";
 import { Registry } from "./metrics.ts";
@@ -88,6 +89,19 @@ export class ProxyMetrics {
           yield [[backend.name, "benched"], keys.benched];
         }
       },
+    );
+    // The names every Prometheus client library uses, so stock dashboards and alerts work.
+    this.#registry.gauge(
+      "process_resident_memory_bytes",
+      "Resident memory size in bytes.",
+      [],
+      () => [[[], memoryUsage.rss()]],
+    );
+    this.#registry.gauge(
+      "process_start_time_seconds",
+      "Start time of the process since the Unix epoch, in seconds.",
+      [],
+      () => [[[], Math.round(performance.timeOrigin) / 1000]],
     );
   }
 

@@ -181,7 +181,13 @@ function assertFamilies(families: Map<string, MetricFamily>): void {
     llm_proxy_upstream_attempts_total: "counter",
     llm_proxy_upstream_duration_seconds: "histogram",
     llm_proxy_keys: "gauge",
+    process_resident_memory_bytes: "gauge",
+    process_start_time_seconds: "gauge",
   });
+  const rss = sampleValue(families, "process_resident_memory_bytes");
+  assert.ok(rss > 1e6 && rss < 1e11, `rss ${rss}`);
+  const started = sampleValue(families, "process_start_time_seconds");
+  assert.ok(started > 1.6e9 && started <= Date.now() / 1000, `start ${started}`);
   for (const f of families.values()) assert.ok(f.help.length > 10, `${f.name} has a HELP text`);
 }
 
