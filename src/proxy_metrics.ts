@@ -71,7 +71,7 @@ export class ProxyMetrics {
   );
   readonly #upstreamLatency = this.#registry.histogram(
     "llm_proxy_upstream_duration_seconds",
-    "Duration of one upstream call, whatever its outcome, by backend.",
+    "Duration of one upstream call (a native stream: until its first bytes), by backend.",
     ["backend"],
     LATENCY_BUCKETS,
   );

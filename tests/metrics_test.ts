@@ -3,9 +3,17 @@
 import assert from "node:assert/strict";
 import { Registry } from "../src/metrics.ts";
 import { MAX_MODEL_LABELS, OTHER_MODEL, ProxyMetrics } from "../src/proxy_metrics.ts";
-import { completion, openaiError, rateLimited, type Reply, textError } from "./fake_upstream.ts";
+import { sseEvents } from "./fake_stream.ts";
+import {
+  completion,
+  FakeUpstream,
+  openaiError,
+  rateLimited,
+  type Reply,
+  textError,
+} from "./fake_upstream.ts";
 import { type MetricFamily, parseExposition, sampleValue } from "./exposition.ts";
-import { chatBody, eventually, postChat, type TestProxy, withProxy } from "./proxy.ts";
+import { chatBody, eventually, postChat, startProxy, type TestProxy, withProxy } from "./proxy.ts";
 
 const KEYS = ["sk-metrics-ONE-51f0e3a7c2", "sk-metrics-TWO-9d2b84e1f6"];
 
@@ -169,6 +177,63 @@ Deno.test("/metrics: each upstream attempt is counted under its outcome", async 
     configText: "backends:\n  internlm:\n    type: internlm\n    max_retries: 0\n" +
       "    timeout: 0.3\n    auth_failure_cooldown: 0\n",
   });
+});
+
+Deno.test("/metrics and the log tell native streams from synthesized ones", async () => {
+  // One fake for both backends: InternLM asks it for JSON, the openai backend for a stream.
+  const up = await FakeUpstream.start((req): Reply =>
+    req.body?.stream === true
+      ? { kind: "sse", parts: sseEvents({ content: ["relayed", " as is"] }) }
+      : completion("synthesized")
+  );
+  up.streams = true;
+  const proxy = await startProxy({
+    keys: KEYS.slice(0, 1),
+    upstream: up.baseUrl,
+    overrides: { logFormat: "json" },
+    configText: `backends:
+  internlm:
+    type: internlm
+  local:
+    type: openai
+    api_url: ${up.baseUrl}
+    api_keys: ["${KEYS[1]}"]
+default_backend: internlm
+`,
+  });
+  try {
+    for (const model of ["local/served-model", "internlm/internlm2.5-latest"]) {
+      const res = await postChat(proxy, chatBody({ model, stream: true }), {
+        "x-request-id": model,
+      });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    const { families } = await scrape(proxy);
+    const streams = (backend: string, mode: string) =>
+      sampleValue(families, "llm_proxy_streams_total", { backend, mode });
+    assert.equal(streams("local", "native"), 1);
+    assert.equal(streams("internlm", "synthesized"), 1);
+    assert.equal(streams("local", "synthesized") + streams("internlm", "native"), 0);
+    assert.equal(
+      sampleValue(families, "llm_proxy_upstream_attempts_total", {
+        backend: "local",
+        outcome: "ok",
+      }),
+      1,
+    );
+    const modes = proxy.logs.map((l) => JSON.parse(l)).filter((r) =>
+      r.msg === "request" && r.stream
+    )
+      .map((r) => [r.request_id, r.stream_mode]);
+    assert.deepEqual(modes, [
+      ["local/served-model", "native"],
+      ["internlm/internlm2.5-latest", "synthesized"],
+    ]);
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
 });
 
 function assertFamilies(families: Map<string, MetricFamily>): void {
