@@ -54,3 +54,94 @@ export function splitThink(text: string): { reasoning: string; content: string }
     content: text.slice(end + THINK_CLOSE.length).trimStart(),
   };
 }
+
+/** What one piece of streamed content turned out to be. */
+export interface ThinkPiece {
+  reasoning: string;
+  content: string;
+}
+
+/**
+ * {@link splitThink} for content that arrives in pieces: a leading `<think>` block becomes
+ * reasoning as it streams, even when a tag is cut across pieces. Text that might still turn out
+ * to be (part of) a tag, or whitespace around the block, is held back until the next piece or
+ * {@link ThinkSplitter.end}; everything else passes at once.
+ *
+ * @example
+ * ```ts
+ * const s = new ThinkSplitter();
+ * s.push("<thi");              // { reasoning: "", content: "" }  (held: maybe a tag)
+ * s.push("nk>hmm</th");        // { reasoning: "hmm", content: "" }
+ * s.push("ink>\n\nHi");        // { reasoning: "", content: "Hi" }
+ * ```
+ */
+export class ThinkSplitter {
+  /** start: nothing but whitespace yet; opened: `<think>` seen, reasoning not yet begun. */
+  #state: "start" | "opened" | "thinking" | "after" | "plain" = "start";
+  #held = "";
+
+  push(piece: string): ThinkPiece {
+    const text = this.#held + piece;
+    this.#held = "";
+    switch (this.#state) {
+      case "start": {
+        const start = text.trimStart();
+        if (start.startsWith(THINK_OPEN)) {
+          this.#state = "opened";
+          return this.push(start.slice(THINK_OPEN.length));
+        }
+        if (start === "" || THINK_OPEN.startsWith(start)) {
+          this.#held = text;
+          return { reasoning: "", content: "" };
+        }
+        this.#state = "plain";
+        return { reasoning: "", content: text };
+      }
+      case "opened": {
+        const reasoning = text.trimStart();
+        if (reasoning === "") return { reasoning: "", content: "" };
+        this.#state = "thinking";
+        return this.push(reasoning);
+      }
+      case "thinking": {
+        const end = text.indexOf(THINK_CLOSE);
+        if (end >= 0) {
+          this.#state = "after";
+          const rest = this.push(text.slice(end + THINK_CLOSE.length));
+          return { reasoning: text.slice(0, end).trimEnd(), content: rest.content };
+        }
+        const keep = heldTail(text);
+        this.#held = text.slice(keep);
+        return { reasoning: text.slice(0, keep), content: "" };
+      }
+      case "after": {
+        const content = text.trimStart();
+        if (content !== "") this.#state = "plain";
+        return { reasoning: "", content };
+      }
+      case "plain":
+        return { reasoning: "", content: text };
+    }
+  }
+
+  /** The content is over: whatever was held back, for what it is. */
+  end(): ThinkPiece {
+    const held = this.#held;
+    this.#held = "";
+    if (this.#state === "thinking") return { reasoning: held.trimEnd(), content: "" };
+    return { reasoning: "", content: this.#state === "start" ? held : "" };
+  }
+}
+
+/** Where the part of `text` that may belong to a closing tag (or precede it) begins. */
+function heldTail(text: string): number {
+  let cut = text.length;
+  for (let k = Math.min(THINK_CLOSE.length - 1, text.length); k > 0; k--) {
+    if (text.endsWith(THINK_CLOSE.slice(0, k))) {
+      cut = text.length - k;
+      break;
+    }
+  }
+  while (cut > 0 && /\s/.test(text[cut - 1])) cut--;
+  return cut;
+}

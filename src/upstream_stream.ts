@@ -2,14 +2,16 @@
  * An upstream's live `text/event-stream` answer as a {@link ChunkStream}: bytes are parsed as SSE
  * and decoded into `chat.completion.chunk`s one read at a time, as the client pulls, so nothing
  * is buffered beyond the read in hand. Chunks are made consistent on the way (one `id`,
- * `created` and `model` for all, `reasoning` renamed `reasoning_content`), and every way the
- * upstream can fail becomes an `ApiError` the client will see as an error event.
+ * `created` and `model` for all; reasoning sent as `reasoning` or as a leading `<think>` block in
+ * the content becomes `reasoning_content`), and every way the upstream can fail becomes an
+ * `ApiError` the client will see as an error event.
  *
  * @module
  */
 
 import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
 import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "./errors.ts";
+import { ThinkSplitter } from "./reasoning.ts";
 import { type SseItem, SseParser } from "./sse_parser.ts";
 import type { ChatCompletionChunk } from "./types.ts";
 
@@ -52,6 +54,11 @@ export function upstreamChunks(
     .pipeThrough(new SseParser({ maxEventLength: options.maxEventLength }))
     .getReader();
   const decoder = new ChunkDecoder(options);
+  const end = (controller: ReadableStreamDefaultController<StreamEvent>) => {
+    const rest = decoder.end();
+    if (rest) controller.enqueue(rest);
+    controller.close();
+  };
   return new ReadableStream<StreamEvent>({
     async pull(controller) {
       // Loops only over items that yield nothing to send (ignored events).
@@ -59,7 +66,7 @@ export function upstreamChunks(
         let item: SseItem;
         try {
           const next = await items.read();
-          if (next.done) return controller.close();
+          if (next.done) return end(controller);
           item = next.value;
         } catch (err) {
           throw streamError(err, options.vendor);
@@ -74,7 +81,7 @@ export function upstreamChunks(
         if (event === "done") {
           // Whatever an upstream sends after [DONE] is not part of the answer.
           items.cancel().catch(() => {});
-          return controller.close();
+          return end(controller);
         }
         if (event) return controller.enqueue(event);
       }
@@ -159,9 +166,13 @@ function streamError(err: unknown, vendor: string): ApiError {
   });
 }
 
-/** Turns SSE items into stream events; stateful, so every chunk reports the first one's ids. */
+/**
+ * Turns SSE items into stream events. Stateful: every chunk reports the first one's ids, and each
+ * choice's content goes through its own {@link ThinkSplitter}.
+ */
 class ChunkDecoder {
   #ids: { id: string; created: number; model: string } | undefined;
+  readonly #thinking = new Map<number, ThinkSplitter>();
 
   constructor(private readonly options: UpstreamStreamOptions) {}
 
@@ -208,8 +219,41 @@ class ChunkDecoder {
         delta.reasoning_content = delta.reasoning;
       }
       delete delta.reasoning;
+      this.#splitThink(choice.index as number, delta, choice.finish_reason !== null);
     }
     return data as unknown as ChatCompletionChunk;
+  }
+
+  /** Moves a `<think>` block out of the content; a finished choice gets what was held back. */
+  #splitThink(index: number, delta: Record<string, unknown>, finished: boolean): void {
+    const hasContent = typeof delta.content === "string";
+    if (!hasContent && !finished) return;
+    let splitter = this.#thinking.get(index);
+    if (!splitter) this.#thinking.set(index, splitter = new ThinkSplitter());
+    const piece = hasContent ? splitter.push(delta.content as string) : undefined;
+    const rest = finished ? splitter.end() : undefined;
+    const reasoning = (piece?.reasoning ?? "") + (rest?.reasoning ?? "");
+    const content = (piece?.content ?? "") + (rest?.content ?? "");
+    if (reasoning !== "") {
+      const before = typeof delta.reasoning_content === "string" ? delta.reasoning_content : "";
+      delta.reasoning_content = before + reasoning;
+    }
+    // The role chunk keeps its `content: ""`; other deltas lose content that was all held back.
+    if (content !== "" || (hasContent && delta.role !== undefined)) delta.content = content;
+    else delete delta.content;
+  }
+
+  /** The stream is over: a last chunk with anything still held back, if there is any. */
+  end(): StreamEvent | undefined {
+    const choices = [];
+    for (const [index, splitter] of this.#thinking) {
+      const { reasoning, content } = splitter.end();
+      if (reasoning === "" && content === "") continue;
+      const delta = reasoning === "" ? { content } : { reasoning_content: reasoning };
+      choices.push({ index, delta, finish_reason: null });
+    }
+    if (choices.length === 0 || !this.#ids) return undefined;
+    return { chunk: { ...this.#ids, object: "chat.completion.chunk", choices } };
   }
 
   #failed(text: string): ApiError {

@@ -218,6 +218,24 @@ Deno.test("native: `reasoning` deltas reach clients as `reasoning_content`", asy
   });
 });
 
+Deno.test("native: a <think> block streamed in the content reaches clients as reasoning", async () => {
+  // Tags cut across chunks, as a server without a reasoning parser streams them token by token.
+  const content = ["<thi", "nk>\nFirst, ", "recall 🤔.", "\n</th", "ink>\n\nThe ans", "wer."];
+  await withLocal(() => sse(sseEvents({ content })), async (proxy) => {
+    const { chunks } = await rawStream(proxy);
+    assert.equal(text(chunks, "reasoning_content"), "First, recall 🤔.");
+    assert.equal(text(chunks), "The answer.");
+    assert.ok(!chunks.some((c) => c.choices[0]?.delta.content?.includes("<")));
+  });
+  // Cut off mid-thought and without a finish chunk: the held-back text still arrives.
+  const cut = sseEvents({ content: ["<think>", "unfinished </thi"], done: false }).slice(0, 3);
+  await withLocal(() => sse(cut), async (proxy) => {
+    const { data, chunks } = await rawStream(proxy);
+    assert.equal(text(chunks, "reasoning_content"), "unfinished </thi");
+    assert.equal(data.at(-1), "[DONE]");
+  });
+});
+
 Deno.test("native: usage and n pass through as the upstream sent them", async () => {
   const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
   await withLocal(() => sse(sseEvents({ content: ["hi"], usage })), async (proxy, up) => {
