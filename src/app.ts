@@ -9,7 +9,6 @@ import { ClientAuth } from "./auth.ts";
 import { type ChatTrace, handleChat } from "./chat.ts";
 import type { Config } from "./config.ts";
 import { ApiError, jsonResponse, textResponse, toApiError } from "./errors.ts";
-import { meteredBody } from "./metered_body.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./metrics.ts";
 import { ProxyMetrics } from "./proxy_metrics.ts";
 import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
@@ -111,14 +110,12 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         error,
       });
     };
-    if (trace.stream !== undefined && response.body) {
-      // A stream is over when its body is: log it then, with what the client really got.
-      const body = meteredBody(response.body, (bytes, end) =>
-        finish(
-          bytes,
-          trace.streamError ?? (end === "done" ? undefined : `stream ${endWords[end]}`),
-        ));
-      return new Response(body, { status: response.status, headers: response.headers });
+    if (trace.streamEnd) {
+      // A stream is over when its body is: log it then, with what was really sent.
+      trace.streamEnd.then(({ bytes, outcome, error }) =>
+        finish(bytes, error?.message ?? (outcome === "cancelled" ? STREAM_CANCELLED : undefined))
+      );
+      return response;
     }
     finish(request.method === "HEAD" ? 0 : Number(response.headers.get("content-length")), failure);
     return response;
@@ -140,7 +137,7 @@ const ROUTES: ReadonlyMap<string, RouteName> = new Map([
 /** `/v1/models/{id}`, where the id may itself contain `/`. */
 const MODEL_PATH = /^\/(?:v1\/)?models\/(.+)$/;
 
-const endWords = { error: "failed", cancelled: "cancelled by the client" } as const;
+const STREAM_CANCELLED = "stream cancelled by the client";
 
 /** `/health?verbose=1` (or `true`) adds every key slot's state. */
 function isVerbose(request: Request): boolean {

@@ -17,7 +17,7 @@ import { ApiError, CLIENT_CLOSED, jsonResponse } from "./errors.ts";
 import type { Logger, StreamMode } from "./log.ts";
 import { parseJson, readBody, validateChatRequest } from "./request.ts";
 import { SSE_HEADERS } from "./sse.ts";
-import { sseBody } from "./sse_body.ts";
+import { sseBody, type StreamEnd } from "./sse_body.ts";
 import { synthesizedEvents } from "./synthesize.ts";
 import type { ChatCompletion } from "./types.ts";
 
@@ -31,8 +31,8 @@ export interface ChatTrace {
   stats: AttemptStats;
   /** Set once the answer is committed to an event stream. */
   stream?: StreamMode;
-  /** Why a committed stream ended with an error event. */
-  streamError?: string;
+  /** Set with {@link ChatTrace.stream}; resolves when the stream has ended (the request is over). */
+  streamEnd?: Promise<StreamEnd>;
   /** Passed to the backend: told about every upstream attempt. */
   onAttempt?: (report: AttemptReport) => void;
 }
@@ -97,13 +97,15 @@ export async function handleChat(
       // Committed before the answer came: assume synthesis until a live stream shows up.
       trace.stream ??= "synthesized";
       streaming = true;
+      let ended!: (end: StreamEnd) => void;
+      trace.streamEnd = new Promise((resolve) => ended = resolve);
       return new Response(
         sseBody(result, {
           keepAliveMs,
           onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
-          onEnd: (_, error) => {
-            trace.streamError = error?.message;
+          onEnd: (end) => {
             releaseDrain();
+            ended(end);
           },
         }),
         { headers: SSE_HEADERS },

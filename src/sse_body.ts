@@ -16,8 +16,17 @@ export interface SseBodyOptions {
   keepAliveMs: number;
   /** The client went away: stop the upstream call. */
   onCancel: () => void;
-  /** The stream ended (normally, with `error` sent as an event, or cancelled). */
-  onEnd?: (outcome: "done" | "error" | "cancelled", error?: ApiError) => void;
+  /** Called once when the stream ends, with what was sent. */
+  onEnd?: (end: StreamEnd) => void;
+}
+
+/** How an event stream ended: `[DONE]`, an error event, or cancelled by the client. */
+export interface StreamEnd {
+  outcome: "done" | "error" | "cancelled";
+  /** The error sent as the last event. */
+  error?: ApiError;
+  /** Body bytes handed to the server (keep-alives included). */
+  bytes: number;
 }
 
 /**
@@ -38,6 +47,13 @@ export function sseBody(
   events.catch(() => {});
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   let reader: ReadableStreamDefaultReader<StreamEvent> | undefined;
+  let bytes = 0;
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, frame: Uint8Array) => {
+    bytes += frame.byteLength;
+    controller.enqueue(frame);
+  };
+  const end = (outcome: StreamEnd["outcome"], error?: ApiError) =>
+    options.onEnd?.({ outcome, error, bytes });
   const stopKeepAlive = () => {
     clearInterval(keepAlive);
     keepAlive = undefined;
@@ -45,7 +61,7 @@ export function sseBody(
   return new ReadableStream<Uint8Array>({
     start(controller) {
       if (options.keepAliveMs > 0) {
-        keepAlive = setInterval(() => controller.enqueue(KEEP_ALIVE_FRAME), options.keepAliveMs);
+        keepAlive = setInterval(() => send(controller, KEEP_ALIVE_FRAME), options.keepAliveMs);
       }
     },
     async pull(controller) {
@@ -54,29 +70,27 @@ export function sseBody(
         stopKeepAlive();
         const next = await reader.read();
         if (next.done) {
-          controller.enqueue(DONE_FRAME);
+          send(controller, DONE_FRAME);
           controller.close();
-          options.onEnd?.("done");
+          end("done");
         } else {
           const event = next.value;
-          controller.enqueue(
-            "chunk" in event ? dataFrame(event.chunk) : commentFrame(event.comment),
-          );
+          send(controller, "chunk" in event ? dataFrame(event.chunk) : commentFrame(event.comment));
         }
       } catch (err) {
         // Headers are out already: the error has to travel as an event.
         stopKeepAlive();
         const error = toApiError(err);
-        controller.enqueue(dataFrame(error.toBody()));
+        send(controller, dataFrame(error.toBody()));
         controller.close();
-        options.onEnd?.("error", error);
+        end("error", error);
       }
     },
     cancel(reason) {
       stopKeepAlive();
       (reader ? reader.cancel(reason) : events.then((s) => s.cancel(reason))).catch(() => {});
       options.onCancel();
-      options.onEnd?.("cancelled");
+      end("cancelled");
     },
   });
 }

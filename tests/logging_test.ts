@@ -27,6 +27,20 @@ function linesOf(proxy: TestProxy, id: string): string[] {
   return proxy.logs.filter((l) => l.includes(id));
 }
 
+/** A JSON request line, with the fields these tests read typed. */
+interface RequestRecord {
+  msg: string;
+  status: number;
+  stream_mode: string | null;
+  bytes_out: number;
+  error: string | null;
+}
+
+/** The JSON request lines of one request. */
+function requestRecords(proxy: TestProxy, id: string): RequestRecord[] {
+  return linesOf(proxy, id).map((l) => JSON.parse(l)).filter((r) => r.msg === "request");
+}
+
 Deno.test("request ids: only bounded, safe ids are kept; others are replaced by a UUID", () => {
   for (const ok of ["abc", "0f8c-11ee.x_y:z", "dGVzdA+/=", "a".repeat(MAX_REQUEST_ID_LENGTH)]) {
     assert.ok(isValidRequestId(ok), ok);
@@ -240,20 +254,42 @@ Deno.test("a stream is logged when it ends: bytes sent, or why it stopped", asyn
       const res = await postChat(proxy, chatBody({ stream: true }), { "x-request-id": "s-cut" });
       const reader = res.body!.getReader();
       const first = await reader.read();
-      const requestLines = () =>
-        linesOf(proxy, "s-cut").map((l) => JSON.parse(l)).filter((r) => r.msg === "request");
-      assert.equal(requestLines().length, 0, "not logged while it runs");
+      assert.equal(requestRecords(proxy, "s-cut").length, 0, "not logged while it runs");
       await reader.cancel();
-      await eventually(() => requestLines().length > 0, "the stream's log line");
-      const [record] = requestLines();
+      await eventually(() => requestRecords(proxy, "s-cut").length > 0, "the stream's log line");
+      const [record] = requestRecords(proxy, "s-cut");
       assert.equal(record.status, 200);
       assert.equal(record.stream_mode, "synthesized");
-      assert.equal(record.bytes_out, first.value!.byteLength);
-      assert.match(record.error, /cancelled by the client/);
+      // Keep-alives only: the one read, and maybe one more sent while the cancel was on its way.
+      const keepAlive = first.value!.byteLength;
+      assert.ok([keepAlive, 2 * keepAlive].includes(record.bytes_out), String(record.bytes_out));
+      assert.match(String(record.error), /cancelled by the client/);
     },
     {
       overrides: { logFormat: "json" },
       configText: "streaming:\n  keepalive_interval: 0.1\n",
+    },
+  );
+});
+
+Deno.test("a stream that ends with an error event is logged with that error", async () => {
+  await withProxy(
+    () => new Promise((resolve) => setTimeout(() => resolve(openaiError(500, "late boom")), 300)),
+    async ({ proxy }) => {
+      const res = await postChat(proxy, chatBody({ stream: true }), { "x-request-id": "s-err" });
+      assert.equal(res.status, 200);
+      const received = (await res.arrayBuffer()).byteLength;
+      await eventually(() => requestRecords(proxy, "s-err").length > 0, "the stream's log line");
+      const [record] = requestRecords(proxy, "s-err");
+      assert.equal(record.status, 200);
+      assert.equal(record.stream_mode, "synthesized");
+      assert.match(String(record.error), /late boom/);
+      assert.equal(record.bytes_out, received);
+    },
+    {
+      overrides: { logFormat: "json", logLevel: "info" },
+      configText: "streaming:\n  keepalive_interval: 0.1\n" +
+        "backends:\n  internlm:\n    type: internlm\n    max_retries: 0\n",
     },
   );
 });
