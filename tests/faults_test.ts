@@ -15,6 +15,7 @@ import {
 } from "./fake_upstream.ts";
 import {
   chatBody,
+  eventually,
   parseSse,
   postChat,
   type StartOptions,
@@ -22,6 +23,7 @@ import {
   type TestProxy,
 } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
+import { sseEvents } from "./fake_stream.ts";
 
 const KEYS = ["sk-fault-a-11", "sk-fault-b-22", "sk-fault-c-33"];
 
@@ -40,16 +42,13 @@ async function withProxy(
   }
 }
 
-const backend = (settings: string) => `backends:\n  internlm:\n    type: internlm\n${settings}`;
+const sse = (parts: Extract<Reply, { kind: "sse" }>["parts"], fail = false): Reply => ({
+  kind: "sse",
+  parts,
+  fail,
+});
 
-/** Resolves once `predicate` holds, checking every 10 ms; rejects after `ms`. */
-async function eventually(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const until = performance.now() + ms;
-  while (!predicate()) {
-    if (performance.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const backend = (settings: string) => `backends:\n  internlm:\n    type: internlm\n${settings}`;
 
 const requestLine = (proxy: TestProxy, status: number) =>
   proxy.logs.find((l) => l.includes(`POST /v1/chat/completions ${status}`));
@@ -141,12 +140,12 @@ Deno.test("faults: hang-up before the stream commits aborts the upstream within 
       body: JSON.stringify(chatBody({ stream: true })),
       signal: client.signal,
     }).catch((e) => e);
-    await eventually(() => up.chatRequests().length === 1, 2000, "upstream called");
+    await eventually(() => up.chatRequests().length === 1, "upstream called", 2000);
     client.abort();
     await call;
     const ms = await up.waitForAbort(0, 2000);
     assert.ok(ms < 100, `upstream saw the abort after ${ms} ms`);
-    await eventually(() => requestLine(proxy, 499) !== undefined, 2000, "499 logged");
+    await eventually(() => requestLine(proxy, 499) !== undefined, "499 logged", 2000);
     assert.equal(up.chatRequests().length, 1);
     console.log("hang-up before commit: 1 upstream call, aborted within 100 ms, logged 499");
   }, { configText: "streaming:\n  keepalive_interval: 30\n" });
@@ -179,12 +178,12 @@ Deno.test("faults: hang-up during retry backoff ends the request; no second upst
       body: JSON.stringify(chatBody()),
       signal: client.signal,
     }).catch((e) => e);
-    await eventually(() => up.chatRequests().length === 1, 2000, "first attempt");
-    await eventually(() => proxy.logs.some((l) => l.includes("upstream 500")), 2000, "5xx seen");
+    await eventually(() => up.chatRequests().length === 1, "first attempt", 2000);
+    await eventually(() => proxy.logs.some((l) => l.includes("upstream 500")), "5xx seen", 2000);
     client.abort();
     await call;
     // The backoff is at least 5 s; the request must end long before that.
-    await eventually(() => requestLine(proxy, 499) !== undefined, 2000, "499 logged");
+    await eventually(() => requestLine(proxy, 499) !== undefined, "499 logged", 2000);
     assert.equal(up.chatRequests().length, 1, "no retry for a client that left");
     console.log("hang-up during backoff: 1 upstream call, 0 retries, request ended (499)");
   }, { configText: backend("    retry_backoff: 10\n") });
@@ -211,8 +210,8 @@ Deno.test("faults: hang-up while the request body uploads never reaches the upst
     await call;
     await eventually(
       () => proxy.logs.some((l) => l.includes("POST /v1/chat/completions")),
-      2000,
       "logged",
+      2000,
     );
     assert.equal(up.chatRequests().length, 0);
     console.log("hang-up mid-upload: 0 upstream calls, request ended");
@@ -265,12 +264,12 @@ Deno.test("retries: a total deadline stops them (504), whatever max_retries says
 });
 
 /**
- * Streams `body` and returns how many upstream calls had been made when the first `data:` byte
- * arrived and when the stream ended. Once data reaches the client, a retry could only duplicate
- * or contradict it, so the two must be equal — whichever streaming path the backend uses.
+ * Streams a request for `model` and returns how many upstream calls had been made when the first
+ * `data:` byte arrived and when the stream ended. Once data reaches the client, a retry could
+ * only duplicate or contradict it, so the two must be equal, whichever streaming path is used.
  */
-async function upstreamCallsAroundData(proxy: TestProxy, up: FakeUpstream) {
-  const res = await postChat(proxy, chatBody({ stream: true }));
+async function upstreamCallsAroundData(proxy: TestProxy, up: FakeUpstream, model: string) {
+  const res = await postChat(proxy, chatBody({ model, stream: true }));
   assert.equal(res.status, 200);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
@@ -283,40 +282,124 @@ async function upstreamCallsAroundData(proxy: TestProxy, up: FakeUpstream) {
       atFirstData = up.chatRequests().length;
     }
   }
-  return { atFirstData, atEnd: up.chatRequests().length, text };
+  const data = parseSse(text).data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d));
+  return {
+    atFirstData,
+    atEnd: up.chatRequests().length,
+    content: data.map((d) => d.choices?.[0]?.delta?.content ?? "").join(""),
+    errorEvents: data.filter((d) => d.error).length,
+  };
 }
 
-Deno.test("retries: never after stream data reached the client", async () => {
-  const scenarios: Array<[string, () => Responder, string]> = [
-    ["plain success", () => () => completion("one answer"), ""],
-    ["5xx then success", () => {
-      let n = 0;
-      return () => n++ === 0 ? openaiError(500, "first fails") : completion("one answer");
-    }, backend("    retry_backoff: 0.01\n")],
-    ["drop then success", () => {
-      let n = 0;
-      return () => n++ === 0 ? { kind: "drop" } : completion("one answer");
-    }, backend("    retry_backoff: 0.01\n")],
-    ["slow 5xx after keep-alive, then success", () => {
-      let n = 0;
-      return () =>
-        n++ === 0 ? { ...openaiError(500, "late"), delayMs: 300 } : completion("one answer");
-    }, "streaming:\n  keepalive_interval: 0.1\n" + backend("    retry_backoff: 0.01\n")],
-  ];
-  let after = 0;
-  for (const [name, makeResponder, configText] of scenarios) {
-    await withProxy(makeResponder(), async (proxy, up) => {
-      const { atFirstData, atEnd, text } = await upstreamCallsAroundData(proxy, up);
-      assert.equal(atEnd, atFirstData, `${name}: upstream called after data was sent`);
-      after += atEnd - (atFirstData ?? 0);
-      const content = parseSse(text).data.filter((d) => d !== "[DONE]")
-        .map((d) => JSON.parse(d).choices?.[0]?.delta?.content ?? "").join("");
-      assert.equal(content, "one answer", `${name}: the answer arrives once, whole`);
-    }, { configText });
+/** Fails its first call with `first`, then answers with `then`. */
+const firstFails = (first: Reply, then: Reply) => (): Responder => {
+  let n = 0;
+  return () => n++ === 0 ? first : then;
+};
+
+const RETRY_FAST = "    retry_backoff: 0.01\n";
+const ANSWER = "one answer";
+const NATIVE_ANSWER = sse(sseEvents({ content: ["one ", "answer"] }));
+
+interface StreamScenario {
+  name: string;
+  responder: () => Responder;
+  /** `native`: a `type: openai` backend relaying the upstream's own event stream. */
+  native?: boolean;
+  settings?: string;
+  /** What the client ends up with: the whole answer, or a cut-off part and an error event. */
+  expect: { content: string; errorEvents: number };
+}
+
+const STREAM_SCENARIOS: StreamScenario[] = [
+  {
+    name: "synthesized: success",
+    responder: () => () => completion(ANSWER),
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "synthesized: 5xx, then success",
+    responder: firstFails(openaiError(500, "first fails"), completion(ANSWER)),
+    settings: RETRY_FAST,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "synthesized: drop, then success",
+    responder: firstFails({ kind: "drop" }, completion(ANSWER)),
+    settings: RETRY_FAST,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "synthesized: slow 5xx after keep-alives, then success",
+    responder: firstFails(
+      { ...openaiError(500, "late"), delayMs: 300 } as Reply,
+      completion(ANSWER),
+    ),
+    settings: RETRY_FAST,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "native: success",
+    native: true,
+    responder: () => () => NATIVE_ANSWER,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "native: 5xx, then success",
+    native: true,
+    responder: firstFails(openaiError(500, "first fails"), NATIVE_ANSWER),
+    settings: RETRY_FAST,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "native: cut before the first byte, then success",
+    native: true,
+    responder: firstFails(sse([], true), NATIVE_ANSWER),
+    settings: RETRY_FAST,
+    expect: { content: ANSWER, errorEvents: 0 },
+  },
+  {
+    name: "native: cut after the first bytes (other keys idle)",
+    native: true,
+    responder: firstFails(
+      sse(sseEvents({ content: ["one ", "ans"], done: false }), true),
+      NATIVE_ANSWER,
+    ),
+    settings: RETRY_FAST,
+    expect: { content: "one ans", errorEvents: 1 },
+  },
+];
+
+async function runStreamScenario(scenario: StreamScenario) {
+  const up = await FakeUpstream.start(scenario.responder());
+  up.streams = scenario.native === true;
+  const settings = `streaming:\n  keepalive_interval: 0.1\n`;
+  const configText = scenario.native
+    ? `${settings}backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n` +
+      `    api_keys: [n1, n2, n3]\n${scenario.settings ?? ""}`
+    : settings + backend(scenario.settings ?? "");
+  const proxy = await startProxy({ upstream: up.baseUrl, keys: KEYS, configText });
+  try {
+    const model = scenario.native ? "local/served-model" : "internlm/internlm2.5-latest";
+    return await upstreamCallsAroundData(proxy, up, model);
+  } finally {
+    await proxy.close();
+    await up.close();
   }
+}
+
+Deno.test("retries: never after stream data reached the client (synthesized and native)", async () => {
+  let after = 0;
+  for (const scenario of STREAM_SCENARIOS) {
+    const { atFirstData, atEnd, content, errorEvents } = await runStreamScenario(scenario);
+    assert.equal(atEnd, atFirstData, `${scenario.name}: upstream called after data was sent`);
+    after += atEnd - (atFirstData ?? 0);
+    assert.deepEqual({ content, errorEvents }, scenario.expect, scenario.name);
+  }
+  const native = STREAM_SCENARIOS.filter((s) => s.native).length;
   console.log(
-    `retries: ${scenarios.length} stream scenarios (synthesized path), ` +
-      `${after} upstream calls after the first data byte`,
+    `retries: ${STREAM_SCENARIOS.length} stream scenarios (${STREAM_SCENARIOS.length - native} ` +
+      `synthesized, ${native} native), ${after} upstream calls after the first data byte`,
   );
 });
 

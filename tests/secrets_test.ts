@@ -129,7 +129,8 @@ async function scenario(origin: string, up: FakeUpstream): Promise<Transcript> {
   for (const step of ["success", "429", "401", "5xx", "hang", "slow failure"]) {
     for (const stream of [false, true]) await record(step, await chat(step, stream));
   }
-  for (const path of ["/health", "/v1/models", "/v1/models/internlm/intern-s1", "/v1/nope"]) {
+  const paths = ["/health", "/health?verbose=1", "/metrics", "/v1/models", "/v1/nope"];
+  for (const path of [...paths, "/v1/models/internlm/intern-s1"]) {
     await record(path, await fetch(`${origin}${path}`, { headers: auth }));
   }
   await record("no client key", await chat("success", false, {}));
