@@ -236,7 +236,7 @@ Deno.test("native: a <think> block streamed in the content reaches clients as re
   });
 });
 
-Deno.test("native: usage and n pass through as the upstream sent them", async () => {
+Deno.test("native: stream_options and the usage chunk pass through", async () => {
   const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
   await withLocal(() => sse(sseEvents({ content: ["hi"], usage })), async (proxy, up) => {
     const { chunks } = await rawStream(proxy, { stream_options: { include_usage: true } });
@@ -244,6 +244,34 @@ Deno.test("native: usage and n pass through as the upstream sent them", async ()
     const last = chunks.at(-1) as Chunk & { usage?: unknown };
     assert.deepEqual(last.choices, []);
     assert.deepEqual(last.usage, usage);
+  });
+});
+
+Deno.test("native: n > 1 keeps each choice apart, <think> split per choice", async () => {
+  const chunk = (index: number, content: string, finish: string | null = null) =>
+    sseData({
+      id: "c",
+      object: "chat.completion.chunk",
+      created: 1,
+      model: "m",
+      choices: [{ index, delta: { content }, finish_reason: finish }],
+    });
+  const parts = [
+    chunk(0, "<think>a"),
+    chunk(1, "plain "),
+    chunk(0, "</think>zero"),
+    chunk(1, "one"),
+    chunk(0, "", "stop"),
+    chunk(1, "", "stop"),
+    "data: [DONE]\n\n",
+  ];
+  await withLocal(() => sse(parts), async (proxy, up) => {
+    const { chunks } = await rawStream(proxy, { n: 2 });
+    assert.equal(up.chatRequests()[0].body?.n, 2);
+    const of = (i: number, field: "content" | "reasoning_content") =>
+      text(chunks.filter((c) => c.choices[0]?.index === i), field);
+    assert.deepEqual([of(0, "reasoning_content"), of(0, "content")], ["a", "zero"]);
+    assert.deepEqual([of(1, "reasoning_content"), of(1, "content")], ["", "plain one"]);
   });
 });
 
