@@ -16,13 +16,8 @@ export class BodyTooLarge extends Error {
 /**
  * Reads a whole stream, failing with {@link BodyTooLarge} as soon as it passes `maxBytes`; the
  * rest is cancelled, not read.
- *
- * @example
- * ```ts
- * const bytes = await readCapped(new Response("hi").body, 1024);
- * ```
  */
-export async function readCapped(
+async function readCapped(
   stream: ReadableStream<Uint8Array> | null,
   maxBytes: number,
 ): Promise<Uint8Array> {
@@ -49,6 +44,34 @@ export async function readCapped(
     offset += p.byteLength;
   }
   return out;
+}
+
+/**
+ * Reads the whole body of a request or response, failing with {@link BodyTooLarge} past
+ * `maxBytes`. A body of declared length within the cap is read in one go, which costs far less
+ * than chunk by chunk: the HTTP layer never delivers more than the `content-length` it framed the
+ * body with. A body without one, or decompressed on the way in (`content-encoding`, where the
+ * declared length is the compressed one), is read chunk by chunk and cut off at the cap.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readCappedBody(await fetch(url), 32 * 1024 * 1024);
+ * ```
+ */
+export async function readCappedBody(
+  message: Request | Response,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const declared = message.headers.get("content-length");
+  if (declared !== null && !message.headers.has("content-encoding")) {
+    const length = Number(declared);
+    if (length > maxBytes) {
+      message.body?.cancel().catch(() => {});
+      throw new BodyTooLarge(maxBytes);
+    }
+    if (Number.isSafeInteger(length)) return await message.bytes();
+  }
+  return await readCapped(message.body, maxBytes);
 }
 
 /** Strict UTF-8: invalid bytes are an error, never silently replaced. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BodyTooLarge, readCapped, strictUtf8 } from "./body.ts";
+import { BodyTooLarge, readCappedBody, strictUtf8 } from "./body.ts";
 import { ApiError, isRecord } from "./errors.ts";
 import type { ChatRequest } from "./types.ts";
 
@@ -18,11 +18,9 @@ export interface RequestLimits {
 
 /** Reads the request body as text, refusing with 413 once it passes `maxBytes`. */
 export async function readBody(request: Request, maxBytes: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
   let bytes: Uint8Array;
   try {
-    bytes = await readCapped(request.body, maxBytes);
+    bytes = await readCappedBody(request, maxBytes);
   } catch (err) {
     if (err instanceof BodyTooLarge) throw tooLarge(maxBytes);
     throw new ApiError(400, "could not read the request body", { code: "invalid_body" });

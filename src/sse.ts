@@ -44,3 +44,8 @@ export function commentFrame(text: string): Uint8Array {
 export function dataFrame(value: unknown): Uint8Array {
   return encoder.encode(`data: ${JSON.stringify(value)}\n\n`);
 }
+
+/** Event-stream text (whole events, possibly several) as bytes for the wire, with the one encoder. */
+export function encodeEvents(text: string): Uint8Array {
+  return encoder.encode(text);
+}

@@ -8,7 +8,7 @@
 
 import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
 import { type ApiError, toApiError } from "./errors.ts";
-import { commentFrame, dataFrame, DONE_FRAME, KEEP_ALIVE_FRAME } from "./sse.ts";
+import { commentFrame, dataFrame, DONE_FRAME, encodeEvents, KEEP_ALIVE_FRAME } from "./sse.ts";
 
 /** Options for {@link sseBody}. */
 export interface SseBodyOptions {
@@ -75,7 +75,14 @@ export function sseBody(
           end("done");
         } else {
           const event = next.value;
-          send(controller, "chunk" in event ? dataFrame(event.chunk) : commentFrame(event.comment));
+          send(
+            controller,
+            "chunk" in event
+              ? dataFrame(event.chunk)
+              : "frames" in event
+              ? encodeEvents(event.frames)
+              : commentFrame(event.comment),
+          );
         }
       } catch (err) {
         // Headers are out already: the error has to travel as an event.

@@ -16,42 +16,26 @@ export interface SynthesisOptions {
   includeUsage: boolean;
 }
 
-/**
- * Yields the chunks for `completion`, lazily, so a stream pulls them only as fast as the client
- * reads.
- *
- * @example
- * ```ts
- * for (const chunk of completionChunks(completion, { pieceSize: 32, includeUsage: false })) {
- *   console.log(chunk.choices[0]?.delta);
- * }
- * ```
- */
-export function* completionChunks(
-  completion: ChatCompletion,
-  options: SynthesisOptions,
-): Generator<ChatCompletionChunk> {
-  const { id, created, model } = completion;
-  const usage = options.includeUsage ? { usage: null } : {};
-  const chunk = (index: number, delta: ChunkDelta, finish: string | null = null) => ({
-    id,
-    object: "chat.completion.chunk" as const,
-    created,
-    model,
-    choices: [{ index, delta, finish_reason: finish }],
-    ...usage,
-  });
+/** One choice's delta in the chunk sequence, before it is wrapped in a chunk. */
+interface DeltaStep {
+  index: number;
+  delta: ChunkDelta;
+  finish: string | null;
+}
 
+/** The deltas of every choice, in stream order: role, reasoning, content, tool calls, finish. */
+function* deltaSteps(completion: ChatCompletion, pieceSize: number): Generator<DeltaStep> {
   for (const { index, message, finish_reason } of completion.choices) {
-    yield chunk(index, { role: "assistant", content: "" });
-    for (const piece of splitText(message.reasoning_content ?? "", options.pieceSize)) {
-      yield chunk(index, { reasoning_content: piece });
+    const step = (delta: ChunkDelta, finish: string | null = null) => ({ index, delta, finish });
+    yield step({ role: "assistant", content: "" });
+    for (const piece of splitText(message.reasoning_content ?? "", pieceSize)) {
+      yield step({ reasoning_content: piece });
     }
-    for (const piece of splitText(message.content ?? "", options.pieceSize)) {
-      yield chunk(index, { content: piece });
+    for (const piece of splitText(message.content ?? "", pieceSize)) {
+      yield step({ content: piece });
     }
     for (const [i, call] of (message.tool_calls ?? []).entries()) {
-      yield chunk(index, {
+      yield step({
         tool_calls: [{
           index: i,
           id: call.id,
@@ -59,26 +43,63 @@ export function* completionChunks(
           function: { name: call.function?.name ?? "", arguments: "" },
         }],
       });
-      for (const piece of splitText(call.function?.arguments ?? "", options.pieceSize)) {
-        yield chunk(index, { tool_calls: [{ index: i, function: { arguments: piece } }] });
+      for (const piece of splitText(call.function?.arguments ?? "", pieceSize)) {
+        yield step({ tool_calls: [{ index: i, function: { arguments: piece } }] });
       }
     }
-    yield chunk(index, {}, finish_reason ?? "stop");
-  }
-  if (options.includeUsage && completion.usage) {
-    yield {
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model,
-      choices: [],
-      usage: completion.usage,
-    };
+    yield step({}, finish_reason ?? "stop");
   }
 }
 
+/** The closing `choices: []` chunk with usage, when it is asked for and known. */
+function usageChunk(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+): ChatCompletionChunk | undefined {
+  if (!options.includeUsage || !completion.usage) return undefined;
+  const { id, created, model, usage } = completion;
+  return { id, object: "chat.completion.chunk", created, model, choices: [], usage };
+}
+
 /**
- * The chunks of `completion` as a {@link ChunkStream}, each made only when the reader pulls it.
+ * The chunks for `completion`, as the JSON text of each, lazily. What every chunk shares (`id`,
+ * `object`, `created`, `model`) is serialised once, so a chunk costs only the stringifying of its
+ * delta; the text is what `JSON.stringify` would make of the whole chunk.
+ *
+ * @example
+ * ```ts
+ * for (const json of completionChunkJson(completion, { pieceSize: 32, includeUsage: false })) {
+ *   body += `data: ${json}\n\n`;
+ * }
+ * ```
+ */
+export function* completionChunkJson(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+): Generator<string> {
+  const { id, created, model } = completion;
+  const shared = JSON.stringify({ id, object: "chat.completion.chunk", created, model });
+  const head = `${shared.slice(0, -1)},"choices":[{"index":`;
+  const tail = options.includeUsage ? `}],"usage":null}` : `}]}`;
+  for (const { index, delta, finish } of deltaSteps(completion, options.pieceSize)) {
+    yield `${head}${index},"delta":${JSON.stringify(delta)},"finish_reason":${
+      finish === null ? "null" : JSON.stringify(finish)
+    }${tail}`;
+  }
+  const last = usageChunk(completion, options);
+  if (last) yield JSON.stringify(last);
+}
+
+/**
+ * About how much event text one pull of {@link synthesizedEvents} hands over. Events go in batches
+ * because each write to the client has a fixed cost far above that of a 200-byte event; the cap
+ * keeps a pull bounded, so a slow client still holds back a long answer.
+ */
+const BATCH_CHARS = 16 * 1024;
+
+/**
+ * The chunks of `completion` as a {@link ChunkStream} of ready-made `data:` events, a batch of up
+ * to {@link BATCH_CHARS} made each time the reader pulls.
  *
  * @example
  * ```ts
@@ -89,12 +110,16 @@ export function synthesizedEvents(
   completion: ChatCompletion,
   options: SynthesisOptions,
 ): ChunkStream {
-  const chunks = completionChunks(completion, options);
+  const chunks = completionChunkJson(completion, options);
   return new ReadableStream<StreamEvent>({
     pull(controller) {
-      const next = chunks.next();
-      if (next.done) controller.close();
-      else controller.enqueue({ chunk: next.value });
+      let frames = "";
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        frames += `data: ${next.value}\n\n`;
+        if (frames.length >= BATCH_CHARS) break;
+      }
+      if (frames === "") controller.close();
+      else controller.enqueue({ frames });
     },
   }, { highWaterMark: 0 });
 }

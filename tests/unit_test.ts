@@ -1,11 +1,11 @@
-// Pure helpers: text splitting for synthesized streams, <think> handling, upstream error
+// Pure helpers: text splitting and chunk serialisation for synthesized streams, <think> handling, upstream error
 // parsing and Retry-After parsing.
 import assert from "node:assert/strict";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { parseUpstreamError } from "../src/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
-import { splitText } from "../src/synthesize.ts";
-import type { AssistantMessage } from "../src/types.ts";
+import { completionChunkJson, splitText, synthesizedEvents } from "../src/synthesize.ts";
+import type { AssistantMessage, ChatCompletion } from "../src/types.ts";
 
 // ---- splitText ----
 
@@ -48,6 +48,65 @@ Deno.test("splitText: pieces are as large as allowed (size, or size-1 to keep a 
   assert.deepEqual([...splitText("", 4)], []);
 });
 
+// ---- completionChunkJson ----
+
+Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stream order", async () => {
+  const completion: ChatCompletion = {
+    id: 'chatcmpl-"quoted"\u2028',
+    object: "chat.completion",
+    created: 1_760_000_000,
+    model: "internlm/intern-s1",
+    choices: [0, 1].map((index) => ({
+      index,
+      message: {
+        role: "assistant",
+        content: `answer ${index}: 😀 "quotes" \\ back\nslash </script> ${"x".repeat(40)}`,
+        reasoning_content: index === 0 ? "thinking about it" : undefined,
+        refusal: null,
+        tool_calls: index === 1
+          ? [{ id: "call_1", type: "function", function: { name: "f", arguments: '{"a":1}' } }]
+          : undefined,
+      },
+      logprobs: null,
+      finish_reason: index === 1 ? "tool_calls" : "stop",
+    })),
+    usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
+  };
+  for (const includeUsage of [false, true]) {
+    for (const pieceSize of [2, 7, 32]) {
+      const options = { pieceSize, includeUsage };
+      const texts = [...completionChunkJson(completion, options)];
+      const chunks = texts.map((t) => JSON.parse(t));
+      // Byte for byte what stringifying the parsed chunk gives: same keys, same order.
+      assert.deepEqual(texts, chunks.map((c) => JSON.stringify(c)));
+      const usage = includeUsage ? chunks.pop() : undefined;
+      if (includeUsage) assert.deepEqual(usage.usage, completion.usage);
+      for (const c of chunks) {
+        assert.deepEqual(
+          [c.id, c.object, c.created, c.model],
+          [completion.id, "chat.completion.chunk", completion.created, completion.model],
+        );
+        assert.equal("usage" in c, includeUsage);
+      }
+      for (const [i, choice] of completion.choices.entries()) {
+        const mine = chunks.map((c) => c.choices[0]).filter((c) => c.index === i);
+        assert.deepEqual(mine[0].delta, { role: "assistant", content: "" });
+        const joined = (key: string) => mine.map((c) => c.delta[key] ?? "").join("");
+        assert.equal(joined("content"), choice.message.content);
+        assert.equal(joined("reasoning_content"), choice.message.reasoning_content ?? "");
+        assert.equal(mine.at(-1).finish_reason, choice.finish_reason);
+        assert.ok(mine.slice(0, -1).every((c) => c.finish_reason === null));
+      }
+      // The stream carries the same text, batched into whole events.
+      let frames = "";
+      for await (const event of synthesizedEvents(completion, options)) {
+        assert.ok("frames" in event);
+        frames += event.frames;
+      }
+      assert.equal(frames, texts.map((t) => `data: ${t}\n\n`).join(""));
+    }
+  }
+});
 // ---- splitThink / normalizeReasoning ----
 
 Deno.test("splitThink: a leading <think> block becomes reasoning", () => {

@@ -86,8 +86,15 @@ export interface BackendHealth {
   slots?: KeySlotHealth[];
 }
 
-/** One item of a live stream: a chunk, or an upstream comment (keep-alive) to pass on. */
-export type StreamEvent = { chunk: ChatCompletionChunk } | { comment: string };
+/**
+ * One item of a stream: a chunk, an upstream comment (keep-alive) to pass on, or `frames`, whole
+ * `data:` events already serialised (how synthesized chunks travel: in batches, so that a long
+ * answer is not written to the client one 200-byte event at a time).
+ */
+export type StreamEvent =
+  | { chunk: ChatCompletionChunk }
+  | { comment: string }
+  | { frames: string };
 
 /**
  * A live upstream stream, opened and past key failover. It ends after the last chunk (the

@@ -8,7 +8,7 @@
  */
 
 import { deadline, sleep } from "../abort.ts";
-import { BodyTooLarge, readCapped, strictUtf8 } from "../body.ts";
+import { BodyTooLarge, readCappedBody, strictUtf8 } from "../body.ts";
 import { ConfigError, type ConfigSection } from "../config_section.ts";
 import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "../errors.ts";
 import { expandEnv, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
@@ -362,7 +362,7 @@ export class OpenAICompatibleBackend implements Backend {
   async #readText(res: Response): Promise<string> {
     let bytes: Uint8Array;
     try {
-      bytes = await readCapped(res.body, this.options.maxResponseBytes);
+      bytes = await readCappedBody(res, this.options.maxResponseBytes);
     } catch (err) {
       if (!(err instanceof BodyTooLarge)) throw err;
       throw new ApiError(
