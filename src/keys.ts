@@ -9,14 +9,14 @@
 /** Why a key is not usable right now. */
 export type KeyState = "usable" | "cooling" | "benched";
 
-/** A key lent out for one upstream attempt. */
+/** A key lent out for one upstream attempt; one per slot, made once and handed out again. */
 export interface KeyLease {
   /** 0-based position in the pool. */
-  index: number;
+  readonly index: number;
   /** The secret itself: goes into the Authorization header and nowhere else. */
-  key: string;
+  readonly key: string;
   /** `key 2/3`: the only way logs refer to a key. */
-  label: string;
+  readonly label: string;
 }
 
 /** Counts for `/health`. */
@@ -40,6 +40,7 @@ export interface KeySlotState {
 
 interface Slot {
   key: string;
+  lease: KeyLease;
   state: KeyState;
   until: number;
   reason: string;
@@ -58,7 +59,13 @@ export class KeyPool {
   #cursor = 0;
 
   constructor(keys: readonly string[], private readonly now: () => number = Date.now) {
-    this.#slots = keys.map((key) => ({ key, state: "usable", until: 0, reason: "" }));
+    this.#slots = keys.map((key, index) => ({
+      key,
+      lease: Object.freeze({ index, key, label: `key ${index + 1}/${keys.length}` }),
+      state: "usable",
+      until: 0,
+      reason: "",
+    }));
   }
 
   get size(): number {
@@ -91,7 +98,7 @@ export class KeyPool {
       const i = (this.#cursor + step) % n;
       if (tried.has(i) || this.state(i) !== "usable") continue;
       this.#cursor = (i + 1) % n;
-      return { index: i, key: this.#slots[i].key, label: this.#label(i) };
+      return this.#slots[i].lease;
     }
     return undefined;
   }
@@ -102,16 +109,10 @@ export class KeyPool {
    * before it can reach a log line or a client.
    */
   redact(text: string): string {
-    for (const [i, slot] of this.#slots.entries()) {
-      if (text.includes(slot.key)) {
-        text = text.replaceAll(slot.key, `[${this.#label(i)}]`);
-      }
+    for (const { key, lease } of this.#slots) {
+      if (text.includes(key)) text = text.replaceAll(key, `[${lease.label}]`);
     }
     return text;
-  }
-
-  #label(i: number): string {
-    return `key ${i + 1}/${this.#slots.length}`;
   }
 
   /** Rate-limited: unusable until `until` (epoch ms); `reason` is shown by verbose health. */

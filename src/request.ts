@@ -98,6 +98,10 @@ const FIELD_TYPES: Record<string, [Check, string]> = {
   user: [isString, "a string"],
 };
 
+const FIELD_CHECKS = Object.entries(FIELD_TYPES).map(([field, [check, what]]) =>
+  [field, check, what] as const
+);
+
 /**
  * Checks the parsed body is a chat request. `model` may be absent only when the operator forces
  * one, since then the client's choice is ignored anyway.
@@ -119,18 +123,21 @@ export function validateChatRequest(
   if (messages.length > limits.maxMessages) {
     throw invalid(`messages has more than the limit of ${limits.maxMessages} entries`, "messages");
   }
-  messages.forEach((m, i) => {
-    const at = `messages[${i}]`;
-    if (!isRecord(m)) throw invalid(`${at} must be an object`, at);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (!isRecord(m)) throw invalid(`messages[${i}] must be an object`, `messages[${i}]`);
     if (typeof m.role !== "string" || m.role === "") {
-      throw invalid(`${at}.role must be a non-empty string`, `${at}.role`);
+      throw invalid(`messages[${i}].role must be a non-empty string`, `messages[${i}].role`);
     }
     const c = m.content;
     if (c !== undefined && c !== null && typeof c !== "string" && !Array.isArray(c)) {
-      throw invalid(`${at}.content must be a string, an array of parts or null`, `${at}.content`);
+      throw invalid(
+        `messages[${i}].content must be a string, an array of parts or null`,
+        `messages[${i}].content`,
+      );
     }
-  });
-  for (const [field, [check, what]] of Object.entries(FIELD_TYPES)) {
+  }
+  for (const [field, check, what] of FIELD_CHECKS) {
     if (body[field] !== undefined && !check(body[field])) {
       throw invalid(`${field} must be ${what}`, field);
     }

@@ -11,7 +11,7 @@ import { deadline, sleep } from "../abort.ts";
 import { BodyTooLarge, readCappedBody, strictUtf8 } from "../body.ts";
 import { ConfigError, type ConfigSection } from "../config_section.ts";
 import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "../errors.ts";
-import { expandEnv, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
+import { expandEnv, type KeyLease, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
 import type { Logger } from "../log.ts";
 import { normalizeReasoning } from "../reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../types.ts";
@@ -90,6 +90,8 @@ export const COMMON_SETTINGS = [
 ] as const;
 
 const MIB = 1024 * 1024;
+
+const NOTHING_TRIED: ReadonlySet<number> = new Set();
 
 /** Reads the common settings of `init.section`, with env overrides, into options. */
 export function readOpenAICompatibleOptions(
@@ -170,6 +172,9 @@ export class OpenAICompatibleBackend implements Backend {
   protected readonly options: OpenAICompatibleOptions;
   protected readonly log: Logger;
   readonly #pool: KeyPool;
+  /** Request headers per key slot and answer type, made once: an attempt only picks them. */
+  readonly #headers: readonly Record<"json" | "sse", Readonly<Record<string, string>>>[];
+  readonly #completionsUrl: string;
   #models: { entries: ModelEntry[]; expires: number } | undefined;
   #modelsInFlight: Promise<ModelEntry[]> | undefined;
 
@@ -179,6 +184,17 @@ export class OpenAICompatibleBackend implements Backend {
     this.options = options;
     this.log = log;
     this.#pool = new KeyPool(options.keys);
+    const headers = (key: string, accept: string) =>
+      Object.freeze({
+        "authorization": `Bearer ${key}`,
+        "content-type": "application/json",
+        "accept": accept,
+      });
+    this.#headers = options.keys.map((key) => ({
+      json: headers(key, "application/json"),
+      sse: headers(key, "text/event-stream"),
+    }));
+    this.#completionsUrl = `${options.baseUrl}/chat/completions`;
     if (options.keys.length === 0) {
       log.warn(
         `backend ${this.name}: no ${options.vendor} API key; set ${options.keyEnv} ` +
@@ -208,32 +224,30 @@ export class OpenAICompatibleBackend implements Backend {
     }
     const native = request.stream === true && this.options.streamMode === "native";
     const body = JSON.stringify(this.upstreamBody(request, native));
-    const url = `${this.options.baseUrl}/chat/completions`;
     const until = Date.now() + this.options.timeoutMs;
-    const tried = new Set<number>();
+    // Made only when a first attempt failed: most requests never need it.
+    let tried: Set<number> | undefined;
+    let previous: KeyLease | undefined;
     let serverErrors = 0;
     let rateLimited = false;
     let lastServerError: ApiError | undefined;
 
     for (;;) {
-      const lease = this.#pool.acquire(tried);
+      if (previous) (tried ??= new Set()).add(previous.index);
+      const lease = this.#pool.acquire(tried ?? NOTHING_TRIED);
       if (!lease) break;
-      tried.add(lease.index);
+      previous = lease;
       ctx.stats.attempts++;
       ctx.stats.keySlot = lease.index + 1;
       ctx.stats.keySlots = this.#pool.size;
-      const at = `backend ${this.name} ${lease.label}`;
+      const at = () => `backend ${this.name} ${lease.label}`;
       const d = deadline(ctx.signal, until - Date.now());
       const started = performance.now();
       let outcome: AttemptOutcome = "network_error";
       try {
-        const res = await fetch(url, {
+        const res = await fetch(this.#completionsUrl, {
           method: "POST",
-          headers: {
-            "authorization": `Bearer ${lease.key}`,
-            "content-type": "application/json",
-            "accept": native ? "text/event-stream" : "application/json",
-          },
+          headers: this.#headers[lease.index][native ? "sse" : "json"],
           body,
           signal: d.signal,
         });
@@ -256,7 +270,7 @@ export class OpenAICompatibleBackend implements Backend {
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
             this.options.rateLimitCooldownMs;
           this.#pool.coolDown(lease.index, Date.now() + waitMs, "rate-limited (429)");
-          ctx.log.warn(`${at}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
+          ctx.log.warn(`${at()}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
           continue;
         }
         if (res.status === 401 || res.status === 403) {
@@ -265,7 +279,7 @@ export class OpenAICompatibleBackend implements Backend {
             Date.now() + this.options.authFailureCooldownMs,
             `rejected by ${vendor} (${res.status})`,
           );
-          ctx.log.warn(`${at}: rejected (${res.status}): ${detail.message}`);
+          ctx.log.warn(`${at()}: rejected (${res.status}): ${detail.message}`);
           continue;
         }
         if (res.status < 500) {
@@ -279,7 +293,7 @@ export class OpenAICompatibleBackend implements Backend {
           `${vendor} upstream error (${res.status}): ${detail.message}`,
           { code: "upstream_error" },
         );
-        ctx.log.warn(`${at}: upstream ${res.status}: ${detail.message}`);
+        ctx.log.warn(`${at()}: upstream ${res.status}: ${detail.message}`);
       } catch (err) {
         if (ctx.signal.aborted) outcome = "cancelled";
         else if (d.timedOut()) outcome = "timeout";
@@ -291,7 +305,7 @@ export class OpenAICompatibleBackend implements Backend {
         lastServerError = new ApiError(502, `no answer from ${vendor}: ${reason}`, {
           code: "upstream_unreachable",
         });
-        ctx.log.warn(`${at}: network error: ${reason}`);
+        ctx.log.warn(`${at()}: network error: ${reason}`);
       } finally {
         d.dispose();
         const ms = performance.now() - started;
@@ -441,7 +455,7 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   async #fetchModels(): Promise<ModelEntry[]> {
-    const lease = this.#pool.acquire(new Set());
+    const lease = this.#pool.acquire(NOTHING_TRIED);
     const d = deadline(new AbortController().signal, Math.min(this.options.timeoutMs, 10_000));
     try {
       const res = await fetch(`${this.options.baseUrl}/models`, {
