@@ -1,6 +1,7 @@
 /**
- * Timers tied to an `AbortSignal`. Every timer here is cleared on every path, so a client that
- * hangs up leaves nothing running (and Deno's test sanitizers stay quiet).
+ * Timers tied to an `AbortSignal`. A client that hangs up leaves nothing running on its behalf:
+ * sleeps clear their timer on every path, and a disposed deadline leaves its shared timer with
+ * nothing to do (that timer is unreferenced, so it keeps neither the process nor a test alive).
  *
  * @module
  */
@@ -26,11 +27,61 @@ export interface Deadline {
   signal: AbortSignal;
   /** True when the time ran out (as opposed to the parent aborting). */
   timedOut(): boolean;
-  /** Clears the timer and detaches from the parent; call in `finally`. */
+  /** Cancels the deadline and detaches from the parent; call in `finally`. */
   dispose(): void;
 }
 
+/** Something due at a bucket's moment. */
+interface Due {
+  fire(): void;
+}
+
+/** Deadlines due at one moment, and the one timer that fires them. */
+interface Bucket {
+  entries: Set<Due>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Pending buckets by the moment (ms on the `performance.now()` clock) they fire. */
+const buckets = new Map<number, Bucket>();
+
 /**
+ * Puts `due` in the bucket of everything due `ms` from now, rounded up to a power-of-two
+ * granularity of about 1% of `ms` (at least 8 ms): concurrent requests with the same timeout land
+ * in the same bucket, and one timer per bucket serves them all. A request thus costs a set entry,
+ * not a timer of its own. A bucket's timer holds the process open only while it has entries; once
+ * they are all withdrawn it is unreferenced and left to fire into an empty set (there are at most
+ * about a hundred such timers per distinct timeout).
+ */
+function schedule(due: Due, ms: number): Bucket {
+  const now = performance.now();
+  const granularity = 2 ** Math.max(3, Math.floor(Math.log2(ms / 100)));
+  const at = Math.ceil((now + ms) / granularity) * granularity;
+  let bucket = buckets.get(at);
+  if (bucket === undefined) {
+    const entries = new Set<Due>();
+    const timer = setTimeout(() => {
+      buckets.delete(at);
+      for (const entry of entries) entry.fire();
+    }, at - now);
+    bucket = { entries, timer };
+    buckets.set(at, bucket);
+  } else if (bucket.entries.size === 0) {
+    bucket.timer.ref();
+  }
+  bucket.entries.add(due);
+  return bucket;
+}
+
+/** Takes `due` out of its bucket, letting the bucket's timer go once nothing is left in it. */
+function withdraw(due: Due, bucket: Bucket): void {
+  if (bucket.entries.delete(due) && bucket.entries.size === 0) bucket.timer.unref();
+}
+
+/**
+ * A signal that aborts with its parent or once `ms` have passed (up to 1% or 8 ms later: deadlines
+ * share timers, see {@link schedule}).
+ *
  * @example
  * ```ts
  * const d = deadline(request.signal, 5_000);
@@ -41,17 +92,20 @@ export function deadline(parent: AbortSignal, ms: number): Deadline {
   const controller = new AbortController();
   let expired = false;
   const onParentAbort = () => controller.abort(parent.reason);
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort(new DOMException("deadline exceeded", "TimeoutError"));
-  }, Math.max(0, ms));
+  const due: Due = {
+    fire() {
+      expired = true;
+      controller.abort(new DOMException("deadline exceeded", "TimeoutError"));
+    },
+  };
+  const bucket = schedule(due, Math.max(0, ms));
   if (parent.aborted) onParentAbort();
   else parent.addEventListener("abort", onParentAbort, { once: true });
   return {
     signal: controller.signal,
     timedOut: () => expired,
     dispose() {
-      clearTimeout(timer);
+      withdraw(due, bucket);
       parent.removeEventListener("abort", onParentAbort);
     },
   };

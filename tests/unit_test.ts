@@ -1,6 +1,8 @@
-// Pure helpers: text splitting and chunk serialisation for synthesized streams, <think> handling, upstream error
+// Pure helpers: shared deadline timers, text splitting and chunk serialisation for synthesized
+// streams, <think> handling, upstream error
 // parsing and Retry-After parsing.
 import assert from "node:assert/strict";
+import { deadline } from "../src/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { parseUpstreamError } from "../src/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
@@ -266,4 +268,34 @@ Deno.test("retryAfterMs: missing or garbage → undefined", () => {
   for (const header of [null, "", "   ", "soon", "abc123", "NaN", "-5", "0x10", "1e3", "1 2"]) {
     assert.equal(retryAfterMs(header), undefined, JSON.stringify(header));
   }
+});
+
+// ---- deadline ----
+
+Deno.test("deadline: fires once its time is up, shared by deadlines due together", async () => {
+  const parent = new AbortController().signal;
+  const started = performance.now();
+  const ds = [deadline(parent, 50), deadline(parent, 50), deadline(parent, 50)];
+  assert.ok(ds.every((d) => !d.signal.aborted && !d.timedOut()));
+  await Promise.all(ds.map((d) => new Promise((r) => d.signal.addEventListener("abort", r))));
+  // Up to 8 ms late by design; never early.
+  assert.ok(performance.now() - started >= 50);
+  assert.ok(ds.every((d) => d.timedOut()));
+  assert.ok(ds[0].signal.reason instanceof DOMException);
+  for (const d of ds) d.dispose();
+});
+
+Deno.test("deadline: a disposed one never fires; a parent's abort is passed on, not a timeout", async () => {
+  const parent = new AbortController();
+  const disposed = deadline(parent.signal, 20);
+  disposed.dispose();
+  const other = deadline(parent.signal, 20);
+  await new Promise((r) => other.signal.addEventListener("abort", r));
+  assert.equal(disposed.signal.aborted, false);
+  other.dispose();
+  const child = deadline(parent.signal, 60_000);
+  parent.abort("gone");
+  assert.equal(child.signal.reason, "gone");
+  assert.equal(child.timedOut(), false);
+  child.dispose();
 });
