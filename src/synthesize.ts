@@ -16,38 +16,38 @@ export interface SynthesisOptions {
   includeUsage: boolean;
 }
 
-/** One choice's delta in the chunk sequence, before it is wrapped in a chunk. */
-interface DeltaStep {
-  index: number;
-  delta: ChunkDelta;
-  finish: string | null;
-}
+/** A text delta's JSON, `{"content":"…"}`, without building and stringifying an object. */
+const textDelta = (field: "content" | "reasoning_content", piece: string) =>
+  `{"${field}":${JSON.stringify(piece)}}`;
 
-/** The deltas of every choice, in stream order: role, reasoning, content, tool calls, finish. */
-function* deltaSteps(completion: ChatCompletion, pieceSize: number): Generator<DeltaStep> {
-  for (const { index, message, finish_reason } of completion.choices) {
-    const step = (delta: ChunkDelta, finish: string | null = null) => ({ index, delta, finish });
-    yield step({ role: "assistant", content: "" });
-    for (const piece of splitText(message.reasoning_content ?? "", pieceSize)) {
-      yield step({ reasoning_content: piece });
+/**
+ * The JSON of every delta of one choice, in stream order (role, reasoning, content, tool calls)
+ * but for the final, empty one.
+ */
+function* deltaJson(
+  message: ChatCompletion["choices"][number]["message"],
+  pieceSize: number,
+): Generator<string> {
+  yield `{"role":"assistant","content":""}`;
+  for (const piece of splitText(message.reasoning_content ?? "", pieceSize)) {
+    yield textDelta("reasoning_content", piece);
+  }
+  for (const piece of splitText(message.content ?? "", pieceSize)) {
+    yield textDelta("content", piece);
+  }
+  for (const [i, call] of (message.tool_calls ?? []).entries()) {
+    const delta: ChunkDelta = {
+      tool_calls: [{
+        index: i,
+        id: call.id,
+        type: call.type ?? "function",
+        function: { name: call.function?.name ?? "", arguments: "" },
+      }],
+    };
+    yield JSON.stringify(delta);
+    for (const piece of splitText(call.function?.arguments ?? "", pieceSize)) {
+      yield `{"tool_calls":[{"index":${i},"function":{"arguments":${JSON.stringify(piece)}}}]}`;
     }
-    for (const piece of splitText(message.content ?? "", pieceSize)) {
-      yield step({ content: piece });
-    }
-    for (const [i, call] of (message.tool_calls ?? []).entries()) {
-      yield step({
-        tool_calls: [{
-          index: i,
-          id: call.id,
-          type: call.type ?? "function",
-          function: { name: call.function?.name ?? "", arguments: "" },
-        }],
-      });
-      for (const piece of splitText(call.function?.arguments ?? "", pieceSize)) {
-        yield step({ tool_calls: [{ index: i, function: { arguments: piece } }] });
-      }
-    }
-    yield step({}, finish_reason ?? "stop");
   }
 }
 
@@ -64,7 +64,8 @@ function usageChunk(
 /**
  * The chunks for `completion`, as the JSON text of each, lazily. What every chunk shares (`id`,
  * `object`, `created`, `model`) is serialised once, so a chunk costs only the stringifying of its
- * delta; the text is what `JSON.stringify` would make of the whole chunk.
+ * delta, and a text delta not even that; the text is what `JSON.stringify` would make of the
+ * whole chunk.
  *
  * @example
  * ```ts
@@ -81,10 +82,12 @@ export function* completionChunkJson(
   const shared = JSON.stringify({ id, object: "chat.completion.chunk", created, model });
   const head = `${shared.slice(0, -1)},"choices":[{"index":`;
   const tail = options.includeUsage ? `}],"usage":null}` : `}]}`;
-  for (const { index, delta, finish } of deltaSteps(completion, options.pieceSize)) {
-    yield `${head}${index},"delta":${JSON.stringify(delta)},"finish_reason":${
-      finish === null ? "null" : JSON.stringify(finish)
-    }${tail}`;
+  for (const { index, message, finish_reason } of completion.choices) {
+    const open = `${head}${index},"delta":`;
+    for (const delta of deltaJson(message, options.pieceSize)) {
+      yield `${open}${delta},"finish_reason":null${tail}`;
+    }
+    yield `${open}{},"finish_reason":${JSON.stringify(finish_reason ?? "stop")}${tail}`;
   }
   const last = usageChunk(completion, options);
   if (last) yield JSON.stringify(last);

@@ -96,6 +96,19 @@ Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stre
         const joined = (key: string) => mine.map((c) => c.delta[key] ?? "").join("");
         assert.equal(joined("content"), choice.message.content);
         assert.equal(joined("reasoning_content"), choice.message.reasoning_content ?? "");
+        const calls = mine.flatMap((c) => c.delta.tool_calls ?? []);
+        assert.deepEqual(
+          calls.length === 0 ? undefined : [{
+            id: calls[0].id,
+            type: calls[0].type,
+            function: {
+              name: calls[0].function.name,
+              arguments: calls.map((t: { function: { arguments: string } }) => t.function.arguments)
+                .join(""),
+            },
+          }],
+          choice.message.tool_calls,
+        );
         assert.equal(mine.at(-1).finish_reason, choice.finish_reason);
         assert.ok(mine.slice(0, -1).every((c) => c.finish_reason === null));
       }
