@@ -18,6 +18,8 @@
  * @module
  */
 
+import { slowly, sseEvents } from "./fake_stream.ts";
+
 /** One request the fake upstream received (recorded before the responder runs). */
 export interface RecordedRequest {
   /** `"POST"` for chat, `"GET"` for models. */
@@ -467,11 +469,26 @@ export function rateLimited(retryAfterSeconds?: number): Reply {
 }
 
 // `deno task fake-upstream [PORT]`: a stand-in InternLM to try the proxy without a key or network.
+// It streams too, when asked (`stream: true` only comes from a `type: openai` backend).
 if (import.meta.main) {
   const port = Number(Deno.args[0] ?? 9000);
   const up = await FakeUpstream.start(
-    () => completion("Hello! I am a fake InternLM.", { reasoning_content: "The user greets me." }),
+    (req) =>
+      req.body?.stream === true
+        ? {
+          kind: "sse",
+          parts: slowly(
+            sseEvents({
+              content: ["Hello! ", "I am a fake ", "OpenAI-compatible server, ", "streaming."],
+              reasoning: ["The user ", "greets me."],
+              model: String(req.body.model),
+            }),
+            200,
+          ),
+        }
+        : completion("Hello! I am a fake InternLM.", { reasoning_content: "The user greets me." }),
     port,
   );
+  up.streams = true;
   console.log(`fake InternLM upstream: INTERNAI_API_BASE_URL=${up.baseUrl}`);
 }
