@@ -54,20 +54,37 @@ export function parseJson(text: string, maxDepth: number): unknown {
   return value;
 }
 
+// The walk's work list, reused by every call (a call never yields), so checking allocates nothing.
+const pending: unknown[] = [];
+const pendingDepths: number[] = [];
+
+function visit(value: unknown, depth: number): void {
+  if (typeof value === "object" && value !== null) {
+    pending.push(value);
+    pendingDepths.push(depth);
+  }
+}
+
 /** Nesting depth of a parsed JSON value, counted without recursion and stopping past `limit`. */
 function depthOf(root: unknown, limit: number): number {
   let max = 0;
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value !== "object" || value === null) continue;
-    if (depth > max) max = depth;
-    if (max > limit) return max;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  visit(root, 1);
+  try {
+    while (pending.length > 0) {
+      const value = pending.pop() as object;
+      const depth = pendingDepths.pop()!;
+      if (depth > max && (max = depth) > limit) return max;
+      if (Array.isArray(value)) {
+        for (const child of value) visit(child, depth + 1);
+      } else {
+        for (const key in value) visit((value as Record<string, unknown>)[key], depth + 1);
+      }
     }
+    return max;
+  } finally {
+    pending.length = 0;
+    pendingDepths.length = 0;
   }
-  return max;
 }
 
 type Check = (v: unknown) => boolean;
