@@ -1,10 +1,9 @@
 // Pure helpers: shared deadline timers, text splitting and chunk serialisation for synthesized
-// streams, <think> handling, upstream error
-// parsing and Retry-After parsing.
+// streams, <think> handling, upstream error parsing, Retry-After parsing and UTF-8 lengths.
 import assert from "node:assert/strict";
 import { deadline } from "../src/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
-import { parseUpstreamError } from "../src/errors.ts";
+import { parseUpstreamError, utf8Length } from "../src/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
 import { completionChunkJson, splitText, synthesizedEvents } from "../src/synthesize.ts";
 import type { AssistantMessage, ChatCompletion } from "../src/types.ts";
@@ -311,4 +310,25 @@ Deno.test("deadline: a disposed one never fires; a parent's abort is passed on, 
   assert.equal(child.signal.reason, "gone");
   assert.equal(child.timedOut(), false);
   child.dispose();
+});
+
+// ---- utf8Length ----
+
+Deno.test("utf8Length: the byte length TextEncoder gives, lone surrogates included", () => {
+  const samples = [
+    "",
+    "plain ascii",
+    "é ß ñ",
+    "中文字符",
+    "😀 emoji 👩‍👩‍👧",
+    "\ud800 lone high",
+    "lone low \udc00",
+    "high then ascii \ud83dA",
+    "ends on a high \ud83d",
+    "\u007f\u0080\u07ff\u0800\uffff",
+    JSON.stringify({ content: "mixed é 😀 \ud800 中" }),
+  ];
+  for (const s of samples) {
+    assert.equal(utf8Length(s), new TextEncoder().encode(s).byteLength, JSON.stringify(s));
+  }
 });
