@@ -6,6 +6,9 @@
  * @module
  */
 
+/** Keys shorter than this are not masked by {@link KeyPool.redact}. */
+export const MIN_MASKED_KEY_LENGTH = 8;
+
 /** Why a key is not usable right now. */
 export type KeyState = "usable" | "cooling" | "benched";
 
@@ -110,6 +113,9 @@ export class KeyPool {
    */
   redact(text: string): string {
     for (const { key, lease } of this.#slots) {
+      // A key of a few characters would also match ordinary text (and JSON syntax); such keys
+      // are test stand-ins, not secrets worth mangling answers for.
+      if (key.length < MIN_MASKED_KEY_LENGTH) continue;
       if (text.includes(key)) text = text.replaceAll(key, `[${lease.label}]`);
     }
     return text;

@@ -338,3 +338,13 @@ Deno.test("KeyPool: soonestCoolingRecovery is the earliest cooling key, ignoring
   clock.now = t0 + 20_000;
   assert.equal(pool.soonestCoolingRecovery(), undefined);
 });
+
+Deno.test("KeyPool: redact masks every key by slot, but not keys too short to be told from text", () => {
+  const pool = new KeyPool(["sk-long-secret-1", "abc", "sk-long-secret-2"]);
+  assert.equal(
+    pool.redact('{"error":"bad key sk-long-secret-2, not sk-long-secret-1"}'),
+    '{"error":"bad key [key 3/3], not [key 1/3]"}',
+  );
+  // "abc" is under 8 characters: masking it would rewrite ordinary words and JSON.
+  assert.equal(pool.redact('{"content":"abc"}'), '{"content":"abc"}');
+});

@@ -3,7 +3,7 @@
 // backpressure), the synthesize mode, and its configuration.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { keyEnvFor } from "../src/backends/openai.ts";
+import { envPrefixFor } from "../src/backends/openai.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { cutBytes, Gate, slowly, sseData, sseEvents, type StreamScript } from "./fake_stream.ts";
 import {
@@ -477,8 +477,8 @@ Deno.test("openai type: non-stream requests and `stream: synthesize` call the up
 });
 
 Deno.test("openai type: keys from <NAME>_API_KEY[_N], api_url required, stream mode checked", () => {
-  assert.equal(keyEnvFor("local"), "LOCAL_API_KEY");
-  assert.equal(keyEnvFor("deep-seek.v3"), "DEEP_SEEK_V3_API_KEY");
+  assert.equal(envPrefixFor("local"), "LOCAL");
+  assert.equal(envPrefixFor("deep-seek.v3"), "DEEP_SEEK_V3");
   const logs: string[] = [];
   const config = loadConfig({
     configText: "backends:\n  deep-seek:\n    type: openai\n    api_url: http://127.0.0.1:9/v1\n",
@@ -520,5 +520,27 @@ Deno.test("openai type: without a key the proxy names <NAME>_API_KEY in the 503"
     assert.ok(proxy.logs.some((l) => l.includes("MY_VLLM_API_KEY")));
   } finally {
     await proxy.close();
+  }
+});
+
+Deno.test("openai type: <NAME>_API_BASE_URL overrides api_url", async () => {
+  const fromEnv = await FakeUpstream.start(() => completion("from env"));
+  const fromFile = await FakeUpstream.start(() => completion("from file"));
+  try {
+    const proxy = await startProxy({
+      keys: [],
+      env: { LOCAL_API_BASE_URL: fromEnv.baseUrl, LOCAL_API_KEY: "local-key-1" },
+      configText: `backends:\n  local:\n    type: openai\n    api_url: ${fromFile.baseUrl}\n`,
+    });
+    try {
+      const res = await postChat(proxy, localBody({ stream: false }));
+      assert.equal((await res.json()).choices[0].message.content, "from env");
+      assert.equal(fromFile.chatRequests().length, 0);
+    } finally {
+      await proxy.close();
+    }
+  } finally {
+    await fromEnv.close();
+    await fromFile.close();
   }
 });

@@ -24,19 +24,24 @@ import {
 } from "./openai_compatible.ts";
 
 /**
- * The env prefix of a backend's keys: its name upper-cased, every other character than a letter
- * or digit turned into `_` (`deep-seek` → `DEEP_SEEK_API_KEY`, `DEEP_SEEK_API_KEY_1`, …).
+ * The env prefix of a backend's variables: its name upper-cased, every other character than a
+ * letter or digit turned into `_` (`deep-seek` → `DEEP_SEEK_API_KEY`, `DEEP_SEEK_API_KEY_1`, …,
+ * and `DEEP_SEEK_API_BASE_URL`).
  */
-export function keyEnvFor(name: string): string {
-  return `${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`;
+export function envPrefixFor(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
 }
 
-/** Builds a backend of `type: openai` from `backends.<name>`; `api_url` is required. */
+/**
+ * Builds a backend of `type: openai` from `backends.<name>`; `api_url` (or `<NAME>_API_BASE_URL`)
+ * is required.
+ */
 export const createOpenAI: BackendFactory = (init) => {
   init.section.allowOnly([...COMMON_SETTINGS, "stream"]);
   const options = readOpenAICompatibleOptions(init, {
     vendor: init.name,
-    keyEnv: keyEnvFor(init.name),
+    keyEnv: `${envPrefixFor(init.name)}_API_KEY`,
+    baseUrlEnv: `${envPrefixFor(init.name)}_API_BASE_URL`,
     catalogue: [],
     streamMode: "native",
   });
