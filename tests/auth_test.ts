@@ -6,26 +6,23 @@ import OpenAI from "openai";
 import { ClientAuth } from "../src/auth.ts";
 import { type Config, isLoopback, loadConfig } from "../src/config.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
-import { chatBody, startProxy, type TestProxy } from "./proxy.ts";
+import { chatBody, type TestProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
 const CLIENT_A = "proxy-client-key-A-5c0ffee9d1";
 const CLIENT_B = "proxy-client-key-B-77ab3e01f4";
 const UPSTREAM_KEY = "sk-upstream-only-3a9e11c7b2";
 
-async function withAuthProxy(
+function withAuthProxy(
   fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
   env: Record<string, string> = { LLM_PROXY_API_KEYS: ` ${CLIENT_A}, ,${CLIENT_B} ` },
   configText?: string,
 ) {
-  const up = await FakeUpstream.start(() => completion("authorised answer"));
-  const proxy = await startProxy({ upstream: up.baseUrl, keys: [UPSTREAM_KEY], env, configText });
-  try {
-    await fn(proxy, up);
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withUpstreamAndProxy(
+    () => completion("authorised answer"),
+    ({ up, proxy }) => fn(proxy, up),
+    { keys: [UPSTREAM_KEY], env, configText },
+  );
 }
 
 /** Every route the proxy has, plus ones it does not (yet): all are behind the gate. */

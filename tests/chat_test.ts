@@ -3,21 +3,19 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { completion, FakeUpstream, type Reply } from "./fake_upstream.ts";
-import { chatBody, postChat, startProxy } from "./proxy.ts";
+import { chatBody, postChat, startProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
-async function withProxy(
+/** The shared fixture, handing the test an SDK client instead of the proxy. */
+function withProxy(
   responder: () => Reply,
   fn: (client: OpenAI, up: FakeUpstream, origin: string) => Promise<void>,
 ) {
-  const up = await FakeUpstream.start(responder);
-  const proxy = await startProxy({ upstream: up.baseUrl });
-  try {
-    await fn(new OpenAI({ baseURL: proxy.baseUrl, apiKey: "client-key" }), up, proxy.origin);
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withUpstreamAndProxy(
+    responder,
+    ({ up, proxy }) =>
+      fn(new OpenAI({ baseURL: proxy.baseUrl, apiKey: "client-key" }), up, proxy.origin),
+  );
 }
 
 const user = [{ role: "user" as const, content: "Hello!" }];

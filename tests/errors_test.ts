@@ -9,22 +9,21 @@ import {
   type Reply,
   textError,
 } from "./fake_upstream.ts";
-import { chatBody, postChat, type StartOptions, startProxy, type TestProxy } from "./proxy.ts";
+import {
+  chatBody,
+  postChat,
+  type StartOptions,
+  type TestProxy,
+  withProxy as withUpstreamAndProxy,
+} from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
-async function withProxy(
+function withProxy(
   responder: () => Reply,
   fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
   options: StartOptions = {},
 ) {
-  const up = await FakeUpstream.start(responder);
-  const proxy = await startProxy({ upstream: up.baseUrl, ...options });
-  try {
-    await fn(proxy, up);
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withUpstreamAndProxy(responder, ({ up, proxy }) => fn(proxy, up), options);
 }
 
 async function expectError(res: Response, status: number, message?: RegExp) {

@@ -21,25 +21,22 @@ import {
   type StartOptions,
   startProxy,
   type TestProxy,
+  withProxy as withUpstreamAndProxy,
 } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 import { sseEvents } from "./fake_stream.ts";
 
 const KEYS = ["sk-fault-a-11", "sk-fault-b-22", "sk-fault-c-33"];
 
-async function withProxy(
+function withProxy(
   responder: Responder,
   fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
   options: StartOptions = {},
 ) {
-  const up = await FakeUpstream.start(responder);
-  const proxy = await startProxy({ upstream: up.baseUrl, keys: KEYS, ...options });
-  try {
-    await fn(proxy, up);
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withUpstreamAndProxy(responder, ({ up, proxy }) => fn(proxy, up), {
+    keys: KEYS,
+    ...options,
+  });
 }
 
 const sse = (parts: Extract<Reply, { kind: "sse" }>["parts"], fail = false): Reply => ({

@@ -58,7 +58,7 @@ export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
 
 /** Runs `fn` against a proxy in front of a fake upstream answering with `responder`; closes both. */
 export async function withProxy(
-  responder: Responder,
+  responder: Responder | undefined,
   fn: (ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
   options: StartOptions = {},
 ): Promise<void> {

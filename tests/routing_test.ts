@@ -3,25 +3,24 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig, type Overrides } from "../src/config.ts";
 import { FakeUpstream } from "./fake_upstream.ts";
-import { chatBody, postChat, startProxy, type TestProxy } from "./proxy.ts";
+import {
+  chatBody,
+  postChat,
+  startProxy,
+  type TestProxy,
+  withProxy as withUpstreamAndProxy,
+} from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
 /** A proxy in front of one fake upstream, as the single `internlm` backend. */
-async function withOne(
+function withOne(
   overrides: Overrides,
   fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
 ): Promise<void> {
-  const up = await FakeUpstream.start();
-  try {
-    const proxy = await startProxy({ upstream: up.baseUrl, keys: ["route-key"], overrides });
-    try {
-      await fn(proxy, up);
-    } finally {
-      await proxy.close();
-    }
-  } finally {
-    await up.close();
-  }
+  return withUpstreamAndProxy(undefined, ({ up, proxy }) => fn(proxy, up), {
+    keys: ["route-key"],
+    overrides,
+  });
 }
 
 /** Two internlm-type backends `a` and `b`, each with its own fake upstream and key. */
