@@ -58,7 +58,8 @@ export interface BenchReport {
     streamRequestBytes: number;
     delayMs: number;
   };
-  targets: { name: string; streams: boolean }[];
+  /** `baseline` marks the proxy at an earlier revision (`--baseline`). */
+  targets: { name: string; streams: boolean; baseline?: boolean }[];
   rounds: RoundResult[];
 }
 
@@ -249,6 +250,54 @@ export function renderReport(r: BenchReport): string {
     `| request log at info: throughput relative to warn, c=${plan.connections} | — | ` +
       `${times(logTput.median)} | ${perRound(logTput.values, times)} | |`,
   );
+
+  const baseline = r.targets.find((t) => t.baseline)?.name;
+  if (baseline) {
+    const row = (
+      what: string,
+      fmt: (v: number) => string,
+      before: { median: number; values: number[] },
+      now: { median: number; values: number[] },
+    ) =>
+      `| ${what} | ${fmt(before.median)} | ${fmt(now.median)} | ` +
+      `${before.values.map((b, i) => `${fmt(b)} → ${fmt(now.values[i])}`).join(", ")} |`;
+    const peaks = (name: string) => {
+      const v = peak(name);
+      return { median: v, values: [] as number[] };
+    };
+    lines.push(
+      "",
+      `### Against the baseline (${baseline}, same run)`,
+      "",
+      `| measure | ${baseline} | llm-proxy now | per round, before → now |`,
+      "| --- | --: | --: | --- |",
+      row(
+        "added p50 latency over the pass-through, c=1",
+        signedMs,
+        paired((t) => t.c1?.p50Ms, diff, baseline, PASS),
+        addedPass,
+      ),
+      row(
+        `throughput as a fraction of the pass-through, c=${plan.connections}`,
+        times,
+        paired((t) => t.c64?.rps, ratio, baseline, PASS),
+        throughput,
+      ),
+      row(
+        "streaming: added time to [DONE] over the pass-through",
+        signedMs,
+        paired((t) => t.stream?.doneP50, diff, baseline, PASS),
+        done,
+      ),
+      row(
+        "streaming: throughput as a fraction of the pass-through",
+        times,
+        paired((t) => t.streamC64?.rps, ratio, baseline, PASS),
+        streamTput,
+      ),
+      row("peak RSS (VmHWM)", mib, peaks(baseline), peaks(PROXY)),
+    );
+  }
 
   lines.push(
     "",

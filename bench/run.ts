@@ -9,13 +9,16 @@
  * `--smoke` runs everything once, briefly, and checks only that it works (CI runs it); it prints
  * the report instead of writing `bench/RESULTS.md`.
  *
- * Usage: `deno task bench [--smoke] [--out FILE] [--generator wrk|autocannon] [--delay-ms MS]`
+ * `--baseline REV` also runs the proxy as it was at git revision REV (another target, same run), so
+ * an optimisation can be judged against what came before under the very same machine load.
+ *
+ * Usage: `deno task bench [--smoke] [--out FILE] [--generator wrk|autocannon] [--delay-ms MS]
+ * [--baseline REV]`
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import denoJson from "../deno.json" with { type: "json" };
 import { chooseGenerator, type LoadGenerator, type LoadResult } from "./load.ts";
 import {
   type BenchReport,
@@ -40,6 +43,8 @@ interface Plan {
 }
 
 const FULL: Plan = { rounds: 3, seconds: 5, streamSeconds: 4, warmupSeconds: 2, connections: 64 };
+/** With one more target (`--baseline`), shorter runs keep the whole under five minutes. */
+const FULL_WITH_BASELINE: Plan = { ...FULL, seconds: 4, streamSeconds: 3 };
 const SMOKE: Plan = { rounds: 1, seconds: 1, streamSeconds: 1, warmupSeconds: 0, connections: 64 };
 
 /** A realistic ~2 KB chat request: system prompt, a few turns, the usual sampling fields. */
@@ -90,6 +95,8 @@ interface Target {
   url: string;
   /** Measured with streaming requests too. */
   streams: boolean;
+  /** The proxy at an earlier revision (`--baseline`). */
+  baseline?: boolean;
 }
 
 async function main(): Promise<number> {
@@ -100,9 +107,10 @@ async function main(): Promise<number> {
       out: { type: "string" },
       generator: { type: "string" },
       "delay-ms": { type: "string", default: "0" },
+      baseline: { type: "string" },
     },
   });
-  const plan = values.smoke ? SMOKE : FULL;
+  const plan = values.smoke ? SMOKE : values.baseline ? FULL_WITH_BASELINE : FULL;
   const generatorChoice = values.generator;
   if (
     generatorChoice !== undefined && generatorChoice !== "wrk" && generatorChoice !== "autocannon"
@@ -127,7 +135,11 @@ async function main(): Promise<number> {
     await Deno.writeTextFile(bodyFile, JSON.stringify(chatRequest(false)));
     await Deno.writeTextFile(streamBodyFile, JSON.stringify(chatRequest(true)));
 
-    const targets = await startTargets(servers, delayMs);
+    const baseline = values.baseline === undefined ? undefined : {
+      rev: values.baseline,
+      root: await checkout(values.baseline, `${dir}/baseline`),
+    };
+    const targets = await startTargets(servers, delayMs, baseline);
     for (const t of targets) await verify(t, bodyFile, t.streams ? streamBodyFile : undefined);
     const machine = await machineInfo(generator.name);
     log(`${generator.name}; ${plan.rounds} round(s); load average ${machine.loadBefore}`);
@@ -174,7 +186,7 @@ async function main(): Promise<number> {
         streamRequestBytes: (await Deno.stat(streamBodyFile)).size,
         delayMs,
       },
-      targets: targets.map((t) => ({ name: t.name, streams: t.streams })),
+      targets: targets.map(({ name, streams, baseline }) => ({ name, streams, baseline })),
       rounds,
     };
     const markdown = renderReport(report);
@@ -198,8 +210,15 @@ async function main(): Promise<number> {
   }
 }
 
-/** The upstream, the pass-through and the proxy (also at log level info, to price logging). */
-async function startTargets(servers: Server[], delayMs: number): Promise<Target[]> {
+/**
+ * The upstream, the pass-through and the proxy (also at log level info, to price logging, and as
+ * it was at `baseline.rev`, when given).
+ */
+async function startTargets(
+  servers: Server[],
+  delayMs: number,
+  baseline: { rev: string; root: string } | undefined,
+): Promise<Target[]> {
   const started = async (spec: Parameters<typeof startServer>[0]) => {
     const s = await startServer(spec);
     servers.push(s);
@@ -219,8 +238,8 @@ async function startTargets(servers: Server[], delayMs: number): Promise<Target[
     INTERNAI_API_BASE_URL: `${upstream.origin}/api/v1`,
     INTERNAI_API_KEY: "bench-dummy-key",
   };
-  const proxyArgs = (level: string) => [
-    ...startCommand(),
+  const proxyArgs = (level: string, root = ROOT) => [
+    ...startCommand(root),
     "--host",
     "127.0.0.1",
     "--port",
@@ -228,13 +247,25 @@ async function startTargets(servers: Server[], delayMs: number): Promise<Target[
     "--log-level",
     level,
   ];
-  const proxy = await started({ name: "llm-proxy", args: proxyArgs("warn"), env: proxyEnv });
+  const proxy = await started({
+    name: "llm-proxy",
+    args: proxyArgs("warn"),
+    env: proxyEnv,
+    cwd: ROOT,
+  });
   // Its request log goes to /dev/null: this prices formatting and writing a line per request.
   const proxyInfo = await started({
     name: "llm-proxy, info log",
     args: proxyArgs("info"),
     env: proxyEnv,
     keepStderr: false,
+    cwd: ROOT,
+  });
+  const before = baseline && await started({
+    name: `llm-proxy @${baseline.rev}`,
+    args: proxyArgs("warn", baseline.root),
+    env: proxyEnv,
+    cwd: baseline.root,
   });
   const chat = (s: Server, prefix: string) => `${s.origin}${prefix}/chat/completions`;
   return [
@@ -242,18 +273,49 @@ async function startTargets(servers: Server[], delayMs: number): Promise<Target[
     { name: "bare pass-through", server: pass, url: chat(pass, "/api/v1"), streams: true },
     { name: "llm-proxy", server: proxy, url: chat(proxy, "/v1"), streams: true },
     { name: "llm-proxy, info log", server: proxyInfo, url: chat(proxyInfo, "/v1"), streams: false },
+    ...(before
+      ? [{
+        name: before.name,
+        server: before,
+        url: chat(before, "/v1"),
+        streams: true,
+        baseline: true,
+      }]
+      : []),
   ];
 }
 
-/** The arguments after `deno` of the project's `start` task: the proxy as users run it. */
-function startCommand(): string[] {
-  const words = denoJson.tasks.start.split(/\s+/);
-  if (words[0] !== "deno" || words[1] !== "run") {
-    throw new Error(`deno.json's start task is not "deno run …": ${denoJson.tasks.start}`);
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Extracts git revision `rev` of this repository into `into`; returns that directory. */
+async function checkout(rev: string, into: string): Promise<string> {
+  await Deno.mkdir(into, { recursive: true });
+  const tar = `${into}.tar`;
+  for (
+    const [cmd, args] of [
+      ["git", ["-C", ROOT, "archive", "--format=tar", "-o", tar, rev]],
+      ["tar", ["-xf", tar, "-C", into]],
+    ] as const
+  ) {
+    const out = await new Deno.Command(cmd, { args: [...args], stdin: "null" }).output();
+    if (!out.success) {
+      throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
   }
-  const root = new URL("../", import.meta.url).pathname;
-  // Relative paths in the task are relative to the project root.
-  return words.slice(1).map((w) => w.endsWith(".ts") && !w.startsWith("/") ? root + w : w);
+  return into;
+}
+
+/**
+ * The arguments after `deno` of the `start` task in `root`'s deno.json: the proxy as users run
+ * it (relative paths in it are relative to `root`, where the process is started).
+ */
+function startCommand(root: string): string[] {
+  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
+  const words = start.split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run") {
+    throw new Error(`${root}/deno.json's start task is not "deno run …": ${start}`);
+  }
+  return words.slice(1);
 }
 
 /** One request of each kind must succeed before anything is timed. */

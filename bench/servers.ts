@@ -23,6 +23,8 @@ export interface ServerSpec {
   env?: Record<string, string>;
   /** Keep the process's stderr (shown if it dies); false sends it to /dev/null. */
   keepStderr?: boolean;
+  /** Working directory: where Deno looks for the `deno.json` that applies. */
+  cwd?: string;
 }
 
 /** Environment variables that would steer the proxy somewhere other than the benchmark's upstream. */
@@ -54,6 +56,7 @@ export async function startServer(spec: ServerSpec): Promise<Server> {
     args: spec.args.map((a) => a.replaceAll("{port}", String(port))),
     env: { ...env, ...spec.env },
     clearEnv: true,
+    cwd: spec.cwd,
     stdin: "null",
     stdout: "null",
     stderr: spec.keepStderr === false ? "null" : "piped",
