@@ -1,7 +1,8 @@
 /**
- * Timers tied to an `AbortSignal`. A client that hangs up leaves nothing running on its behalf:
- * sleeps clear their timer on every path, and a disposed deadline leaves its shared timer with
- * nothing to do (that timer is unreferenced, so it keeps neither the process nor a test alive).
+ * Timers and subscriptions tied to an `AbortSignal`. A client that hangs up leaves nothing running
+ * on its behalf: sleeps clear their timer on every path, and a disposed deadline leaves its shared
+ * timer with nothing to do (that timer is unreferenced, so it keeps neither the process nor a test
+ * alive).
  *
  * @module
  */
@@ -109,4 +110,37 @@ export function deadline(parent: AbortSignal, ms: number): Deadline {
       parent.removeEventListener("abort", onParentAbort);
     },
   };
+}
+
+/** Subscribers of each shared signal, behind the one listener {@link whenAborted} adds to it. */
+const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Runs `onAbort` when `signal` aborts (at once if it has), until the returned function is called.
+ * For a signal shared by every request, such as a shutdown's drain deadline: subscribing and
+ * leaving cost the same however many requests are in flight, where `addEventListener` and
+ * `removeEventListener` scan all the signal's listeners each time.
+ *
+ * @example
+ * ```ts
+ * const leave = whenAborted(drainDeadline, () => upstream.abort());
+ * try { await work(); } finally { leave(); }
+ * ```
+ */
+export function whenAborted(signal: AbortSignal, onAbort: () => void): () => void {
+  if (signal.aborted) {
+    onAbort();
+    return () => {};
+  }
+  let set = subscribers.get(signal);
+  if (set === undefined) {
+    const all = set = new Set();
+    subscribers.set(signal, all);
+    signal.addEventListener("abort", () => {
+      for (const f of all) f();
+      all.clear();
+    }, { once: true });
+  }
+  set.add(onAbort);
+  return () => void set.delete(onAbort);
 }

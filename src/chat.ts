@@ -5,6 +5,7 @@
  * @module
  */
 
+import { whenAborted } from "./abort.ts";
 import type {
   Answer,
   AttemptReport,
@@ -71,10 +72,8 @@ export async function handleChat(
       }),
     );
   // Held until the response is complete, which for a stream is after this handler returns.
-  const releaseDrain = () => drainDeadline?.removeEventListener("abort", onDrainDeadline);
+  const releaseDrain = drainDeadline ? whenAborted(drainDeadline, onDrainDeadline) : () => {};
   let streaming = false;
-  if (drainDeadline?.aborted) onDrainDeadline();
-  else drainDeadline?.addEventListener("abort", onDrainDeadline, { once: true });
   const answer = route.backend
     .complete({ ...body, model: route.model }, {
       signal: upstream.signal,

@@ -1,7 +1,7 @@
 // Pure helpers: shared deadline timers, text splitting and chunk serialisation for synthesized
 // streams, <think> handling, upstream error parsing, Retry-After parsing and UTF-8 lengths.
 import assert from "node:assert/strict";
-import { deadline } from "../src/abort.ts";
+import { deadline, whenAborted } from "../src/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { parseUpstreamError, utf8Length } from "../src/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
@@ -331,4 +331,20 @@ Deno.test("utf8Length: the byte length TextEncoder gives, lone surrogates includ
   for (const s of samples) {
     assert.equal(utf8Length(s), new TextEncoder().encode(s).byteLength, JSON.stringify(s));
   }
+});
+
+Deno.test("whenAborted: runs subscribers still in at the abort, once; at once if already aborted", () => {
+  const shared = new AbortController();
+  const calls: string[] = [];
+  const leaveA = whenAborted(shared.signal, () => calls.push("a"));
+  const leaveB = whenAborted(shared.signal, () => calls.push("b"));
+  whenAborted(shared.signal, () => calls.push("c"));
+  leaveB();
+  leaveB();
+  shared.abort();
+  shared.abort();
+  assert.deepEqual(calls, ["a", "c"]);
+  leaveA();
+  whenAborted(shared.signal, () => calls.push("late"))();
+  assert.deepEqual(calls, ["a", "c", "late"]);
 });
