@@ -30,6 +30,8 @@ export interface TargetRound {
 /** One round over all targets. */
 export interface RoundResult {
   targets: Record<string, TargetRound>;
+  /** The 1-minute load average when the round ended. */
+  load?: string;
 }
 
 /** Where and when it ran. */
@@ -81,16 +83,22 @@ function median(values: number[]): number {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+function read(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/** The first `n` load averages (1, 5, 15 min) from `/proc/loadavg`, or "?". */
+export function loadAverage(n: number): string {
+  return read("/proc/loadavg").split(" ").slice(0, n).join(" ") || "?";
+}
+
 /** Reads what the report says about the machine (Linux `/proc`; "?" elsewhere). */
 export async function machineInfo(generator: string): Promise<Machine> {
-  const read = (path: string) => {
-    try {
-      return Deno.readTextFileSync(path);
-    } catch {
-      return "";
-    }
-  };
-  const loadavg = read("/proc/loadavg").split(" ").slice(0, 3).join(" ") || "?";
+  const loadavg = loadAverage(3);
   const memKb = Number(/^MemTotal:\s*(\d+)/m.exec(read("/proc/meminfo"))?.[1] ?? NaN);
   let commit = "?";
   try {
@@ -157,7 +165,8 @@ export function renderReport(r: BenchReport): string {
     `Measured ${m.date} at commit \`${m.commit}\` with \`deno task bench\`: Deno ${m.deno}, ` +
       `load generator ${m.generator}, ${m.cpus} CPUs (${m.cpuModel}), ` +
       `${m.memGiB.toFixed(1)} GiB RAM. Load average (1, 5, 15 min) ${m.loadBefore} before the ` +
-      `run, ${m.loadAfter} after it.`,
+      `run, ${m.loadAfter} after it; 1-minute load at the end of each round: ` +
+      `${r.rounds.map((round) => round.load ?? "?").join(", ")}.`,
     "",
     `Each server is its own process on 127.0.0.1. ${plan.rounds} round(s), targets in rotating ` +
       `order; ${plan.seconds} s per non-streaming run, ${plan.streamSeconds} s per streaming ` +

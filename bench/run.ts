@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import { chooseGenerator, type LoadGenerator, type LoadResult } from "./load.ts";
 import {
   type BenchReport,
+  loadAverage,
   machineInfo,
   percentile,
   renderReport,
@@ -174,6 +175,7 @@ async function main(): Promise<number> {
         );
       }
       for (const t of targets) row(t).memory = memoryOf(t.server.pid);
+      round.load = loadAverage(1);
       rounds.push(round);
       log(`round ${r + 1}/${plan.rounds} done`);
     }
