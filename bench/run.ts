@@ -48,7 +48,7 @@ const FULL: Plan = { rounds: 3, seconds: 5, streamSeconds: 4, warmupSeconds: 2, 
 const FULL_WITH_BASELINE: Plan = { ...FULL, seconds: 4, streamSeconds: 3 };
 const SMOKE: Plan = { rounds: 1, seconds: 1, streamSeconds: 1, warmupSeconds: 0, connections: 64 };
 
-/** A realistic ~2 KB chat request: system prompt, a few turns, the usual sampling fields. */
+/** A realistic ~2 KB chat request: system prompt, a few turns, a tool, the usual sampling fields. */
 function chatRequest(stream: boolean): Record<string, unknown> {
   const system = "You are a careful assistant for a team of backend engineers. Answer precisely, " +
     "cite the relevant configuration keys, prefer short code examples over prose, and say so " +
@@ -80,6 +80,21 @@ function chatRequest(stream: boolean): Record<string, unknown> {
           "clients so the long conversations stop failing? Please give a concrete config.",
       },
     ],
+    tools: [{
+      type: "function",
+      function: {
+        name: "get_rate_limits",
+        description: "Reads the current rate limits and usage of one upstream API key slot.",
+        parameters: {
+          type: "object",
+          properties: {
+            slot: { type: "integer", description: "1-based key slot, as in the request log" },
+            window: { type: "string", enum: ["minute", "hour", "day"] },
+          },
+          required: ["slot"],
+        },
+      },
+    }],
     temperature: 0.7,
     top_p: 0.95,
     max_tokens: stream ? 1024 : 256,
