@@ -14,7 +14,7 @@ import {
   type Reply,
   type Responder,
 } from "./fake_upstream.ts";
-import { parseSse, postChat, startProxy, type TestProxy } from "./proxy.ts";
+import { parseSse, postChat, startProxy, type StreamChunk, type TestProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
 /** A proxy whose one backend, `local`, is `type: openai` in front of a streaming fake upstream. */
@@ -61,17 +61,6 @@ function localBody(extra: Record<string, unknown> = {}) {
   };
 }
 
-type Chunk = {
-  id: string;
-  created: number;
-  model: string;
-  choices: Array<{
-    index: number;
-    finish_reason: string | null;
-    delta: { content?: string; reasoning_content?: string; reasoning?: string; role?: string };
-  }>;
-};
-
 /** Streams through raw fetch; returns the data payloads, comments and schema-checked chunks. */
 async function rawStream(proxy: TestProxy, extra: Record<string, unknown> = {}) {
   const res = await postChat(proxy, localBody(extra));
@@ -79,7 +68,7 @@ async function rawStream(proxy: TestProxy, extra: Record<string, unknown> = {}) 
   assert.equal(res.headers.get("content-type"), "text/event-stream");
   const { data, comments } = parseSse(await res.text());
   const chunks = data.filter((d) => d !== "[DONE]" && !d.startsWith('{"error"')).map((d) =>
-    JSON.parse(d) as Chunk
+    JSON.parse(d) as StreamChunk
   );
   for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
   return { data, comments, chunks };
@@ -95,7 +84,7 @@ function sdkStream(proxy: TestProxy) {
   });
 }
 
-const text = (chunks: Chunk[], field: "content" | "reasoning_content" = "content") =>
+const text = (chunks: StreamChunk[], field: "content" | "reasoning_content" = "content") =>
   chunks.map((c) => c.choices[0]?.delta[field] ?? "").join("");
 
 // Multi-byte text so that byte cuts land inside characters.
@@ -182,7 +171,7 @@ Deno.test("native: comments and keep-alives pass through in order; one id/create
     assert.ok(body.indexOf(":ping\n\n") < body.indexOf('"content":"b"'));
     const { data, comments } = parseSse(body);
     assert.deepEqual(comments, [": OPENROUTER PROCESSING", ":ping"]);
-    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as StreamChunk);
     // The upstream named no model: the requested one is reported.
     assert.deepEqual(
       [...new Set(chunks.map((c) => `${c.id}|${c.created}|${c.model}`))],
@@ -241,7 +230,7 @@ Deno.test("native: stream_options and the usage chunk pass through", async () =>
   await withLocal(() => sse(sseEvents({ content: ["hi"], usage })), async (proxy, up) => {
     const { chunks } = await rawStream(proxy, { stream_options: { include_usage: true } });
     assert.deepEqual(up.chatRequests()[0].body?.stream_options, { include_usage: true });
-    const last = chunks.at(-1) as Chunk & { usage?: unknown };
+    const last = chunks.at(-1) as StreamChunk & { usage?: unknown };
     assert.deepEqual(last.choices, []);
     assert.deepEqual(last.usage, usage);
   });

@@ -85,6 +85,32 @@ export async function eventually(
   }
 }
 
+/** A `chat.completion.chunk` as tests read it off the wire. */
+export type StreamChunk = {
+  id: string;
+  created: number;
+  model: string;
+  choices: Array<{
+    index: number;
+    finish_reason: string | null;
+    delta: {
+      role?: string;
+      content?: string;
+      reasoning_content?: string;
+      reasoning?: string;
+      tool_calls?: Array<
+        {
+          index: number;
+          id?: string;
+          type?: string;
+          function: { name?: string; arguments: string };
+        }
+      >;
+    };
+  }>;
+  usage?: unknown;
+};
+
 /** POSTs `body` (JSON-encoded unless a string) to the proxy's chat endpoint. */
 export function postChat(
   proxy: TestProxy,

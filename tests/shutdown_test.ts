@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { RUNTIME_FLAGS } from "../scripts/compile.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
-import { chatBody, parseSse } from "./proxy.ts";
-import { run, spawnProxy, until } from "./subprocess.ts";
+import { chatBody, eventually, parseSse } from "./proxy.ts";
+import { run, spawnProxy } from "./subprocess.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = [Deno.execPath(), "run", ...RUNTIME_FLAGS, "main.ts"];
@@ -41,9 +41,9 @@ Deno.test("SIGTERM: a stream in flight completes intact, new connections are ref
   });
   try {
     const pending = post(proxy.origin, chatBody({ stream: true }));
-    await until(() => up.chatRequests().length === 1, "the upstream call");
+    await eventually(() => up.chatRequests().length === 1, "the upstream call", 10_000);
     proxy.kill("SIGTERM");
-    await until(() => refused(proxy.port), "the listener to close");
+    await eventually(() => refused(proxy.port), "the listener to close", 10_000);
     assert.equal(up.chatRequests()[0].aborted, false);
 
     const res = await pending;
@@ -83,7 +83,7 @@ Deno.test("at the drain deadline, requests still waiting end with a 503 or an er
     // With a keep-alive interval this short, the stream commits to 200 before the deadline.
     const streamed = await post(proxy.origin, chatBody({ stream: true }));
     assert.equal(streamed.status, 200);
-    await until(() => up.chatRequests().length === 2, "both upstream calls");
+    await eventually(() => up.chatRequests().length === 2, "both upstream calls", 10_000);
     proxy.kill("SIGINT");
 
     const res = await plain;

@@ -3,32 +3,15 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { completion, openaiError, type Reply } from "./fake_upstream.ts";
-import { chatBody, parseSse, postChat, type TestProxy, withProxy } from "./proxy.ts";
+import {
+  chatBody,
+  parseSse,
+  postChat,
+  type StreamChunk,
+  type TestProxy,
+  withProxy,
+} from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
-
-type Chunk = {
-  id: string;
-  created: number;
-  model: string;
-  choices: Array<{
-    index: number;
-    finish_reason: string | null;
-    delta: {
-      role?: string;
-      content?: string;
-      reasoning_content?: string;
-      tool_calls?: Array<
-        {
-          index: number;
-          id?: string;
-          type?: string;
-          function: { name?: string; arguments: string };
-        }
-      >;
-    };
-  }>;
-  usage?: unknown;
-};
 
 /** Streams a request with raw fetch and returns the parsed, schema-checked chunks. */
 async function streamChunks(proxy: TestProxy, extra = {}) {
@@ -41,7 +24,7 @@ async function streamChunks(proxy: TestProxy, extra = {}) {
   const { data } = parseSse(text);
   assert.equal(data.at(-1), "[DONE]");
   assert.equal(data.filter((d) => d === "[DONE]").length, 1);
-  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as StreamChunk);
   for (const c of chunks) assertSchema("CreateChatCompletionStreamResponse", c);
   return { chunks, text };
 }

@@ -102,19 +102,6 @@ export async function spawnProxy(
   return { origin: `http://127.0.0.1:${outcome}`, port: outcome, stderr, kill, exited, stop };
 }
 
-/** Resolves once `condition()` holds; rejects after `timeoutMs`. For waits on other processes. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!await condition()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** Runs `command` to its end with a clean environment plus `env`. */
 export async function run(
   command: string[],
