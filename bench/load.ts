@@ -49,7 +49,8 @@ async function output(cmd: string, args: string[]): Promise<{ ok: boolean; text:
 async function wrkVersion(): Promise<string | undefined> {
   // `wrk --version` prints its banner and exits 1.
   const { text } = await output("wrk", ["--version"]);
-  return /^wrk (\S+)/m.exec(text)?.[1];
+  // A shell's "wrk not found" also starts with "wrk ": only a version number counts.
+  return /^wrk ((?:debian\/)?\d\S*)/m.exec(text)?.[1];
 }
 
 async function installWrk(log: (line: string) => void): Promise<boolean> {

@@ -20,8 +20,30 @@ export interface ProxyProcess {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-/** Where the test's own Deno keeps its caches; the child needs them to find npm packages. */
-const PASSED_ENV = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "SYSTEMROOT"];
+/**
+ * What a child needs of the test's own environment: where caches are, and what a download needs
+ * (the machine's CA certificates and proxies), since a cold cache makes the child fetch packages.
+ */
+const PASSED_ENV = [
+  "PATH",
+  "HOME",
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "SYSTEMROOT",
+  "NODE_EXTRA_CA_CERTS",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "NPM_CONFIG_REGISTRY",
+  "npm_config_registry",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+];
 
 /**
  * The environment of a child: only `env` plus what locating caches needs, so a developer's own
