@@ -6,10 +6,10 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { createHandler } from "./src/app.ts";
-import { helpText, parseCommand, UsageError } from "./src/cli.ts";
-import { type Config, ConfigError, loadConfig, loadListenAddress } from "./src/config.ts";
-import { probeHealth } from "./src/healthcheck.ts";
+import { createHandler } from "./src/edge/handler.ts";
+import { helpText, parseCommand, UsageError } from "./src/config/cli.ts";
+import { type Config, ConfigError, loadConfig, loadListenAddress } from "./src/config/config.ts";
+import { probeHealth } from "./src/operations/healthcheck.ts";
 
 /** How long `llm-proxy healthcheck` waits for an answer. */
 const HEALTHCHECK_TIMEOUT_MS = 3_000;

@@ -3,8 +3,8 @@
 // never forward the client's key upstream, and a non-loopback bind without keys is warned about.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { ClientAuth } from "../src/auth.ts";
-import { type Config, isLoopback, loadConfig } from "../src/config.ts";
+import { ClientAuth } from "../src/edge/auth.ts";
+import { type Config, isLoopback, loadConfig } from "../src/config/config.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
 import { chatBody, type TestProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";

@@ -1,8 +1,8 @@
 // The command line, the settings a sidecar needs, and documentation that must not drift from them.
 import assert from "node:assert/strict";
-import { ENV_ONLY, FLAGS, helpText, parseCommand, UsageError } from "../src/cli.ts";
-import { ConfigError, ENV, loadConfig, loadListenAddress } from "../src/config.ts";
-import { healthUrl } from "../src/healthcheck.ts";
+import { ENV_ONLY, FLAGS, helpText, parseCommand, UsageError } from "../src/config/cli.ts";
+import { ConfigError, ENV, loadConfig, loadListenAddress } from "../src/config/config.ts";
+import { healthUrl } from "../src/operations/healthcheck.ts";
 
 Deno.test("healthcheck is a subcommand taking the server's flags; other words are usage errors", () => {
   assert.deepEqual(parseCommand(["healthcheck", "--port", "9000"]), {

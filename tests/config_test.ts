@@ -9,8 +9,8 @@ import {
   loadConfig,
   type LoadOptions,
   type Overrides,
-} from "../src/config.ts";
-import type { LogLevel } from "../src/log.ts";
+} from "../src/config/config.ts";
+import type { LogLevel } from "../src/operations/log.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
 import { chatBody, postChat, startProxy } from "./proxy.ts";
 

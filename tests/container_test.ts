@@ -1,7 +1,7 @@
 // Docker cannot run on the machines that run these tests, so the Dockerfile is held to what the
 // tests do exercise: the compiled binary as entrypoint, its own healthcheck, known env names.
 import assert from "node:assert/strict";
-import { ENV } from "../src/config.ts";
+import { ENV } from "../src/config/config.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 

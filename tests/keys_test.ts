@@ -1,8 +1,8 @@
 // The InternLM key pool: round-robin rotation, failover on 429/401/403, what the client gets when
 // no key is left, and that logs only ever name keys by slot. End to end through a real proxy and
-// a fake upstream, plus unit tests of src/keys.ts with an injected clock.
+// a fake upstream, plus unit tests of src/backends/keys.ts with an injected clock.
 import assert from "node:assert/strict";
-import { KeyPool, keysFromEnv } from "../src/keys.ts";
+import { KeyPool, keysFromEnv } from "../src/backends/keys.ts";
 import {
   completion,
   FakeUpstream,

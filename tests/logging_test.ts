@@ -1,9 +1,9 @@
 // Request ids (x-request-id honoured, validated or generated, on every response and log line) and
 // the two log formats: one readable text line per request, or JSON lines with named fields.
 import assert from "node:assert/strict";
-import { parseCommand, UsageError } from "../src/cli.ts";
-import { ConfigError, loadConfig } from "../src/config.ts";
-import { isValidRequestId, MAX_REQUEST_ID_LENGTH, requestId } from "../src/request_id.ts";
+import { parseCommand, UsageError } from "../src/config/cli.ts";
+import { ConfigError, loadConfig } from "../src/config/config.ts";
+import { isValidRequestId, MAX_REQUEST_ID_LENGTH, requestId } from "../src/edge/request_id.ts";
 import { completion, openaiError, rateLimited } from "./fake_upstream.ts";
 import { chatBody, eventually, postChat, type TestProxy, withProxy } from "./proxy.ts";
 

@@ -1,8 +1,8 @@
 // GET /metrics (Prometheus text format 0.0.4, parsed strictly) moves as requests are made;
 // /health?verbose=1 shows every key slot; both behind client auth when it is on; no key anywhere.
 import assert from "node:assert/strict";
-import { Registry } from "../src/metrics.ts";
-import { MAX_MODEL_LABELS, OTHER_MODEL, ProxyMetrics } from "../src/proxy_metrics.ts";
+import { Registry } from "../src/operations/metrics.ts";
+import { MAX_MODEL_LABELS, OTHER_MODEL, ProxyMetrics } from "../src/operations/proxy_metrics.ts";
 import { sseEvents } from "./fake_stream.ts";
 import {
   completion,

@@ -3,7 +3,7 @@
 // the merged model list and /health.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import type { Overrides } from "../src/config.ts";
+import type { Overrides } from "../src/config/config.ts";
 import { sseEvents } from "./fake_stream.ts";
 import { completion, FakeUpstream, type Responder } from "./fake_upstream.ts";
 import { parseSse, postChat, startProxy, type TestProxy } from "./proxy.ts";

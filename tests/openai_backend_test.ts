@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { envPrefixFor } from "../src/backends/openai.ts";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { ConfigError, loadConfig } from "../src/config/config.ts";
 import { cutBytes, Gate, slowly, sseData, sseEvents, type StreamScript } from "./fake_stream.ts";
 import {
   completion,

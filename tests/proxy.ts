@@ -4,8 +4,8 @@
  * @module
  */
 
-import { createHandler } from "../src/app.ts";
-import { loadConfig, type Overrides } from "../src/config.ts";
+import { createHandler } from "../src/edge/handler.ts";
+import { loadConfig, type Overrides } from "../src/config/config.ts";
 import { FakeUpstream, type Responder } from "./fake_upstream.ts";
 
 /** A running proxy. */

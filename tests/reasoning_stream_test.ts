@@ -1,6 +1,6 @@
 // The streaming <think> splitter agrees with the whole-text one, wherever the content is cut.
 import assert from "node:assert/strict";
-import { splitThink, ThinkSplitter } from "../src/reasoning.ts";
+import { splitThink, ThinkSplitter } from "../src/streams/reasoning.ts";
 
 /** Feeds `pieces` through a splitter; returns the joined reasoning and content. */
 function stream(pieces: string[]) {

@@ -1,7 +1,7 @@
 // Model routing: backend prefixes, the default backend, several backends of one type, forced
 // models, and the routing mistakes that must stop the proxy at startup.
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, type Overrides } from "../src/config.ts";
+import { ConfigError, loadConfig, type Overrides } from "../src/config/config.ts";
 import { FakeUpstream } from "./fake_upstream.ts";
 import {
   chatBody,

@@ -1,7 +1,7 @@
 // The SSE parser on its own: reassembly across every possible TCP cut, line endings, comments,
 // multi-line data, the size cap and pull-based reading.
 import assert from "node:assert/strict";
-import { type SseItem, SseParser } from "../src/sse_parser.ts";
+import { type SseItem, SseParser } from "../src/streams/sse_parser.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,12 +1,12 @@
 // Pure helpers: shared deadline timers, text splitting and chunk serialisation for synthesized
 // streams, <think> handling, upstream error parsing, Retry-After parsing and UTF-8 lengths.
 import assert from "node:assert/strict";
-import { deadline, whenAborted } from "../src/abort.ts";
+import { deadline, whenAborted } from "../src/pipeline/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
-import { parseUpstreamError, utf8Length } from "../src/errors.ts";
-import { normalizeReasoning, splitThink } from "../src/reasoning.ts";
-import { completionChunkJson, splitText, synthesizedEvents } from "../src/synthesize.ts";
-import type { AssistantMessage, ChatCompletion } from "../src/types.ts";
+import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
+import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
+import { completionChunkJson, splitText, synthesizedEvents } from "../src/streams/synthesize.ts";
+import type { AssistantMessage, ChatCompletion } from "../src/canonical/types.ts";
 
 // ---- splitText ----
 

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { ConfigSection } from "../config_section.ts";
-import type { Logger } from "../log.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../types.ts";
-import type { KeyCounts, KeyState } from "../keys.ts";
+import type { ConfigSection } from "../config/config_section.ts";
+import type { Logger } from "../operations/log.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../canonical/types.ts";
+import type { KeyCounts, KeyState } from "./keys.ts";
 
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
 export interface AttemptStats {

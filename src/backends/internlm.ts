@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ChatRequest } from "../types.ts";
+import type { ChatRequest } from "../canonical/types.ts";
 import type { BackendFactory } from "./backend.ts";
 import {
   COMMON_SETTINGS,
@@ -14,7 +14,7 @@ import {
   type OpenAICompatibleOptions,
   readOpenAICompatibleOptions,
 } from "./openai_compatible.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../operations/log.ts";
 
 /** Served by `/v1/models` when InternLM's own list cannot be fetched. */
 export const INTERNLM_CATALOGUE = [

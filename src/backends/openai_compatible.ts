@@ -7,15 +7,21 @@
  * @module
  */
 
-import { deadline, sleep } from "../abort.ts";
-import { BodyTooLarge, readCappedBody, strictUtf8 } from "../body.ts";
-import { ConfigError, type ConfigSection } from "../config_section.ts";
-import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "../errors.ts";
-import { expandEnv, type KeyLease, KeyPool, keysFromEnv, uniqueKeys } from "../keys.ts";
-import type { Logger } from "../log.ts";
-import { normalizeReasoning } from "../reasoning.ts";
-import type { ChatCompletion, ChatRequest } from "../types.ts";
-import { upstreamChunks } from "../upstream_stream.ts";
+import { deadline, sleep } from "../pipeline/abort.ts";
+import { BodyTooLarge, readCappedBody, strictUtf8 } from "../edge/body.ts";
+import { ConfigError, type ConfigSection } from "../config/config_section.ts";
+import {
+  ApiError,
+  CLIENT_CLOSED,
+  isRecord,
+  parseUpstreamError,
+  snippet,
+} from "../canonical/errors.ts";
+import { expandEnv, type KeyLease, KeyPool, keysFromEnv, uniqueKeys } from "./keys.ts";
+import type { Logger } from "../operations/log.ts";
+import { normalizeReasoning } from "../streams/reasoning.ts";
+import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
+import { upstreamChunks } from "./upstream_stream.ts";
 import type {
   Answer,
   AttemptOutcome,

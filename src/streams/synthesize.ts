@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChunkDelta } from "./types.ts";
+import type { ChunkStream, StreamEvent } from "../backends/backend.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChunkDelta } from "../canonical/types.ts";
 
 /** How to cut the completion into chunks. */
 export interface SynthesisOptions {

@@ -9,11 +9,17 @@
  * @module
  */
 
-import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
-import { ApiError, CLIENT_CLOSED, isRecord, parseUpstreamError, snippet } from "./errors.ts";
-import { ThinkSplitter } from "./reasoning.ts";
-import { type SseItem, SseParser } from "./sse_parser.ts";
-import type { ChatCompletionChunk } from "./types.ts";
+import type { ChunkStream, StreamEvent } from "./backend.ts";
+import {
+  ApiError,
+  CLIENT_CLOSED,
+  isRecord,
+  parseUpstreamError,
+  snippet,
+} from "../canonical/errors.ts";
+import { ThinkSplitter } from "../streams/reasoning.ts";
+import { type SseItem, SseParser } from "../streams/sse_parser.ts";
+import type { ChatCompletionChunk } from "../canonical/types.ts";
 
 /** Options of {@link upstreamChunks}. */
 export interface UpstreamStreamOptions {

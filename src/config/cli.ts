@@ -16,7 +16,7 @@ import {
   parsePort,
   parseSeconds,
 } from "./config.ts";
-import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "../operations/log.ts";
 
 /** A command-line mistake; `main.ts` prints it with a hint and exits 2. */
 export class UsageError extends Error {

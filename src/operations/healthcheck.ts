@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ListenAddress } from "./config.ts";
+import type { ListenAddress } from "../config/config.ts";
 
 /** The outcome of one probe; `detail` says why it failed. */
 export interface ProbeResult {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { ApiError } from "./errors.ts";
-import type { Backend } from "./backends/backend.ts";
+import { ApiError } from "../canonical/errors.ts";
+import type { Backend } from "../backends/backend.ts";
 
 /** Where a request goes. */
 export interface Route {

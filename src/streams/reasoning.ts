@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AssistantMessage } from "./types.ts";
+import type { AssistantMessage } from "../canonical/types.ts";
 
 const THINK_OPEN = "<think>";
 const THINK_CLOSE = "</think>";

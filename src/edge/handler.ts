@@ -6,11 +6,11 @@
  */
 
 import { ClientAuth } from "./auth.ts";
-import { type ChatTrace, handleChat } from "./chat.ts";
-import type { Config } from "./config.ts";
-import { ApiError, jsonResponse, textResponse, toApiError } from "./errors.ts";
-import { EXPOSITION_CONTENT_TYPE } from "./metrics.ts";
-import { ProxyMetrics } from "./proxy_metrics.ts";
+import { type ChatTrace, handleChat } from "../pipeline/chat.ts";
+import type { Config } from "../config/config.ts";
+import { ApiError, jsonResponse, textResponse, toApiError } from "../canonical/errors.ts";
+import { EXPOSITION_CONTENT_TYPE } from "../operations/metrics.ts";
+import { ProxyMetrics } from "../operations/proxy_metrics.ts";
 import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
 
 /** A request handler. */

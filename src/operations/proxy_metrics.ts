@@ -8,7 +8,7 @@
  */
 
 import { memoryUsage } from "node:process";
-import type { AttemptReport, Backend } from "./backends/backend.ts";
+import type { AttemptReport, Backend } from "../backends/backend.ts";
 import type { StreamMode } from "./log.ts";
 import { Registry } from "./metrics.ts";
 

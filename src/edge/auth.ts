@@ -7,7 +7,7 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../canonical/errors.ts";
 
 /**
  * Checks requests against a fixed set of client keys. Presented and configured keys are both

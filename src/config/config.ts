@@ -7,14 +7,20 @@
  */
 
 import { LineCounter, parseDocument } from "yaml";
-import type { Backend } from "./backends/backend.ts";
-import { BACKEND_TYPES } from "./backends/registry.ts";
+import type { Backend } from "../backends/backend.ts";
+import { BACKEND_TYPES } from "../backends/registry.ts";
 import { ConfigError, ConfigSection } from "./config_section.ts";
-import { isRecord } from "./errors.ts";
-import { expandEnv, uniqueKeys } from "./keys.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
-import type { RequestLimits } from "./request.ts";
-import { Router } from "./router.ts";
+import { isRecord } from "../canonical/errors.ts";
+import { expandEnv, uniqueKeys } from "../backends/keys.ts";
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  Logger,
+  type LogLevel,
+} from "../operations/log.ts";
+import type { RequestLimits } from "../edge/request.ts";
+import { Router } from "../pipeline/router.ts";
 
 export { ConfigError };
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isRecord } from "./errors.ts";
+import { isRecord } from "../canonical/errors.ts";
 
 /** A config problem at `path` (e.g. `["backends", "internlm", "timeout"]`). */
 export class ConfigError extends Error {

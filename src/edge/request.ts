@@ -6,8 +6,8 @@
  */
 
 import { BodyTooLarge, readCappedBody, strictUtf8 } from "./body.ts";
-import { ApiError, isRecord } from "./errors.ts";
-import type { ChatRequest } from "./types.ts";
+import { ApiError, isRecord } from "../canonical/errors.ts";
+import type { ChatRequest } from "../canonical/types.ts";
 
 /** Bounds on what a client may send. */
 export interface RequestLimits {

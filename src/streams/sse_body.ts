@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ChunkStream, StreamEvent } from "./backends/backend.ts";
-import { type ApiError, toApiError } from "./errors.ts";
+import type { ChunkStream, StreamEvent } from "../backends/backend.ts";
+import { type ApiError, toApiError } from "../canonical/errors.ts";
 import { commentFrame, dataFrame, DONE_FRAME, encodeEvents, KEEP_ALIVE_FRAME } from "./sse.ts";
 
 /** Options for {@link sseBody}. */

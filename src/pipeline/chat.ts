@@ -12,15 +12,15 @@ import type {
   AttemptStats,
   ChunkStream,
   StreamEvent,
-} from "./backends/backend.ts";
-import type { Config } from "./config.ts";
-import { ApiError, CLIENT_CLOSED, jsonResponse } from "./errors.ts";
-import type { Logger, StreamMode } from "./log.ts";
-import { parseJson, readBody, validateChatRequest } from "./request.ts";
-import { SSE_HEADERS } from "./sse.ts";
-import { sseBody, type StreamEnd } from "./sse_body.ts";
-import { synthesizedEvents } from "./synthesize.ts";
-import type { ChatCompletion } from "./types.ts";
+} from "../backends/backend.ts";
+import type { Config } from "../config/config.ts";
+import { ApiError, CLIENT_CLOSED, jsonResponse } from "../canonical/errors.ts";
+import type { Logger, StreamMode } from "../operations/log.ts";
+import { parseJson, readBody, validateChatRequest } from "../edge/request.ts";
+import { SSE_HEADERS } from "../streams/sse.ts";
+import { sseBody, type StreamEnd } from "../streams/sse_body.ts";
+import { synthesizedEvents } from "../streams/synthesize.ts";
+import type { ChatCompletion } from "../canonical/types.ts";
 
 /** What the request log and metrics need to know about a chat call. */
 export interface ChatTrace {
