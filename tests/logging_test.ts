@@ -148,7 +148,8 @@ Deno.test("text format: one readable line per request; client-chosen values cann
     assert.match(
       linesOf(proxy, "t-1")[0],
       new RegExp(
-        String.raw`^\d{4}-\d\d-\d\dT[\d:.]+Z INFO POST /v1/chat/completions 200 backend=internlm ` +
+        String
+          .raw`^\d{4}-\d\d-\d\dT[\d:.]+Z INFO POST /v1/chat/completions 200 frontend=openai_chat backend=internlm ` +
           String.raw`model=internlm2\.5-latest key=1/1 attempts=1 upstream_ms=\d+ ms=\d+ ` +
           `bytes=${sent} request_id=t-1$`,
       ),
@@ -197,6 +198,7 @@ Deno.test("json format: every line parses, request lines carry all fields, no ke
         "method",
         "path",
         "status",
+        "frontend",
         "backend",
         "model",
         "key_slot",

@@ -6,6 +6,7 @@ import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
 import { completionChunkJson, splitText, synthesizedEvents } from "../src/streams/synthesize.ts";
+import { openAIStreamWriter } from "../src/frontends/openai_chat/stream_writer.ts";
 import type { AssistantMessage, ChatCompletion } from "../src/canonical/types.ts";
 
 // ---- splitText ----
@@ -113,7 +114,8 @@ Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stre
       }
       // The stream carries the same text, batched into whole events.
       let frames = "";
-      for await (const event of synthesizedEvents(completion, options)) {
+      const writer = openAIStreamWriter(options);
+      for await (const event of synthesizedEvents(completion, options, writer)) {
         assert.ok("frames" in event);
         frames += event.frames;
       }

@@ -24,6 +24,8 @@ export interface RequestLogFields {
   method: string;
   path: string;
   status: number;
+  /** The front end whose route answered (`openai_chat`, `anthropic`, …). */
+  frontend?: string;
   backend?: string;
   model?: string;
   /** 1-based slot of the last key used, of {@link RequestLogFields.keySlots}. */
@@ -89,7 +91,7 @@ export class Logger {
   }
 
   /**
-   * The request's line. Text: `POST /v1/chat/completions 200 backend=internlm model=… key=1/2
+   * The request's line. Text: `POST /v1/chat/completions 200 frontend=openai_chat backend=internlm model=… key=1/2
    * attempts=1 upstream_ms=9 ms=12 bytes=345 request_id=…`; JSON: the same as named fields.
    */
   request(f: RequestLogFields): void {
@@ -104,6 +106,7 @@ export class Logger {
         method: f.method,
         path: f.path,
         status: f.status,
+        frontend: f.frontend ?? null,
         backend: f.backend ?? null,
         model: f.model ?? null,
         key_slot: f.keySlot ?? null,
@@ -118,6 +121,7 @@ export class Logger {
       }));
     }
     let line = `${f.method} ${textValue(f.path)} ${f.status}`;
+    if (f.frontend) line += ` frontend=${f.frontend}`;
     if (f.backend) line += ` backend=${f.backend}`;
     if (f.model) line += ` model=${textValue(f.model)}`;
     if (f.keySlot) line += ` key=${f.keySlot}/${f.keySlots}`;

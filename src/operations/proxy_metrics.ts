@@ -22,8 +22,10 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** A request as counted when it is over (for a stream: when its body ends). */
 export interface FinishedRequest {
-  /** Which endpoint: `chat`, `models`, `health`, `metrics` or `unknown`. */
+  /** Which endpoint: `chat`, `models`, `health`, `metrics`, `messages`, … or `unknown`. */
   route: string;
+  /** The front end whose route it was (`openai_chat`, `anthropic`, …); unset for no route. */
+  frontend?: string;
   status: number;
   backend?: string;
   /** The model as the backend knows it; only set once the request was routed. */
@@ -37,7 +39,7 @@ export interface FinishedRequest {
  * ```ts
  * const metrics = new ProxyMetrics(config.backends);
  * metrics.requestStarted();
- * metrics.requestFinished({ route: "chat", status: 200, backend: "internlm", model: "m", seconds: 1.2 });
+ * metrics.requestFinished({ frontend: "openai_chat", route: "chat", status: 200, backend: "internlm", model: "m", seconds: 1.2 });
  * metrics.exposition(); // Prometheus text
  * ```
  */
@@ -46,13 +48,13 @@ export class ProxyMetrics {
   readonly #models = new Set<string>();
   readonly #requests = this.#registry.counter(
     "llm_proxy_requests_total",
-    "HTTP requests answered, by route, backend, model and status.",
-    ["route", "backend", "model", "status"],
+    "HTTP requests answered, by front end (client dialect), route, backend, model and status.",
+    ["frontend", "route", "backend", "model", "status"],
   );
   readonly #duration = this.#registry.histogram(
     "llm_proxy_request_duration_seconds",
-    "Time from request to the last byte of the answer (streams included), by route.",
-    ["route"],
+    "Time from request to the last byte of the answer (streams included), by front end and route.",
+    ["frontend", "route"],
     LATENCY_BUCKETS,
   );
   readonly #inFlight = this.#registry.gauge(
@@ -113,8 +115,9 @@ export class ProxyMetrics {
     this.#inFlight.dec();
     const backend = r.backend ?? "";
     const model = r.model === undefined ? "" : this.#modelLabel(backend, r.model);
-    this.#requests.inc([r.route, backend, model, String(r.status)]);
-    this.#duration.observe([r.route], r.seconds);
+    const frontend = r.frontend ?? "";
+    this.#requests.inc([frontend, r.route, backend, model, String(r.status)]);
+    this.#duration.observe([frontend, r.route], r.seconds);
     if (r.stream) this.#streams.inc([backend, r.stream]);
   }
 

@@ -1,139 +1,156 @@
 /**
- * `POST /v1/chat/completions`: validate, route, call the backend, answer as JSON or as an event
- * stream (the backend's live stream relayed, or its finished completion synthesized into one).
+ * The one chat call every front end makes, once it has translated its request to the canonical
+ * form: route, call the backend (key failover, retries, deadlines are the backend's), follow the
+ * client's hang-up and the shutdown's drain deadline, and answer either the finished completion
+ * or an event stream in the front end's dialect (the backend's live stream relayed, or its
+ * finished completion synthesized into one), with keep-alives while the upstream thinks.
  *
  * @module
  */
 
-import { whenAborted } from "./abort.ts";
-import type {
-  Answer,
-  AttemptReport,
-  AttemptStats,
-  ChunkStream,
-  StreamEvent,
-} from "../backends/backend.ts";
-import type { Config } from "../config/config.ts";
-import { ApiError, CLIENT_CLOSED, jsonResponse } from "../canonical/errors.ts";
-import type { Logger, StreamMode } from "../operations/log.ts";
-import { parseJson, readBody, validateChatRequest } from "../edge/request.ts";
-import { SSE_HEADERS } from "../streams/sse.ts";
-import { sseBody, type StreamEnd } from "../streams/sse_body.ts";
+import type { Answer, ChunkStream, StreamEvent } from "../backends/backend.ts";
+import { ApiError, CLIENT_CLOSED } from "../canonical/errors.ts";
+import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
+import type { RouteContext, StreamWriter } from "../frontends/frontend.ts";
+import { streamBody, type StreamEnd } from "../streams/stream_body.ts";
 import { synthesizedEvents } from "../streams/synthesize.ts";
-import type { ChatCompletion } from "../canonical/types.ts";
+import { whenAborted } from "./abort.ts";
 
-/** What the request log and metrics need to know about a chat call. */
-export interface ChatTrace {
-  /** The request's logger (its lines carry the request id). */
-  log: Logger;
-  backend?: string;
-  /** The model as the backend knows it (prefix removed). */
-  model?: string;
-  stats: AttemptStats;
-  /** Set once the answer is committed to an event stream. */
-  stream?: StreamMode;
-  /** Set with {@link ChatTrace.stream}; resolves when the stream has ended (the request is over). */
-  streamEnd?: Promise<StreamEnd>;
-  /** Passed to the backend: told about every upstream attempt. */
-  onAttempt?: (report: AttemptReport) => void;
+/**
+ * Answers `chat` (not a stream request) with the backend's completion, its model reported as
+ * `<backend>/<model>`. The front end renders it in its dialect.
+ *
+ * @example
+ * ```ts
+ * const completion = await completeChat(ctx, { model: "internlm/x", messages });
+ * return jsonResponse(toMyDialect(completion));
+ * ```
+ */
+export async function completeChat(ctx: RouteContext, chat: ChatRequest): Promise<ChatCompletion> {
+  const call = startCall(ctx, { ...chat, stream: false });
+  try {
+    return relabel(await call.answer as ChatCompletion, call.backend);
+  } finally {
+    call.settled();
+    call.release();
+  }
 }
 
 /**
- * Handles one chat completion request. `trace` is filled in as the request proceeds so the caller
- * can log it, whatever the outcome. When `drainDeadline` aborts (a shutdown ran out of time), a
- * request still waiting for the upstream ends with a 503, as JSON or as an event-stream error.
+ * Answers `chat` as an event stream written by `writer`. Until the keep-alive is due, a failure
+ * is still thrown (the front end answers it as an error with its real status); after that, it
+ * arrives as the writer's error event.
+ *
+ * @example
+ * ```ts
+ * return await streamChat(ctx, { ...chat, stream: true }, openAIStreamWriter(options));
+ * ```
  */
-export async function handleChat(
-  request: Request,
-  config: Config,
-  trace: ChatTrace,
-  drainDeadline?: AbortSignal,
+export async function streamChat(
+  ctx: RouteContext,
+  chat: ChatRequest,
+  writer: StreamWriter,
 ): Promise<Response> {
-  const text = await readBody(request, config.limits.maxBodyBytes);
-  const body = validateChatRequest(
-    parseJson(text, config.limits.maxDepth),
-    config.limits,
-    config.forceModel !== undefined,
-  );
-  const route = config.router.resolve(config.forceModel ?? body.model);
-  trace.backend = route.backend.name;
-  trace.model = route.model;
-  const clientModel = `${route.backend.name}/${route.model}`;
-
-  // The upstream call has its own controller: request.signal also fires after a response has
-  // been sent, so it is only trusted as a hang-up until this handler returns.
-  const upstream = new AbortController();
-  const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
-  request.signal.addEventListener("abort", onHangUp, { once: true });
-  const onDrainDeadline = () =>
-    upstream.abort(
-      new ApiError(503, "the proxy is shutting down; retry the request", {
-        code: "server_shutting_down",
-      }),
-    );
-  // Held until the response is complete, which for a stream is after this handler returns.
-  const releaseDrain = drainDeadline ? whenAborted(drainDeadline, onDrainDeadline) : () => {};
+  const { config, trace } = ctx;
+  const call = startCall(ctx, { ...chat, stream: true });
+  const includeUsage = chat.stream_options?.include_usage === true;
+  const options = { pieceSize: config.pieceSize, includeUsage };
+  const result = call.answer.then((a) => {
+    trace.stream = a instanceof ReadableStream ? "native" : "synthesized";
+    return a instanceof ReadableStream
+      ? relabelled(a, call.backend)
+      : synthesizedEvents(relabel(a, call.backend), options, writer);
+  });
   let streaming = false;
-  const answer = route.backend
-    .complete({ ...body, model: route.model }, {
-      signal: upstream.signal,
-      stats: trace.stats,
-      log: trace.log,
-      onAttempt: trace.onAttempt,
-    });
-
+  const stream = (keepAliveMs: number) => {
+    // Committed before the answer came: assume synthesis until a live stream shows up.
+    trace.stream ??= "synthesized";
+    streaming = true;
+    let ended!: (end: StreamEnd) => void;
+    trace.streamEnd = new Promise((resolve) => ended = resolve);
+    return new Response(
+      streamBody(result, writer, {
+        keepAliveMs,
+        onCancel: () => call.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
+        onEnd: (end) => {
+          call.release();
+          ended(end);
+        },
+      }),
+      { headers: writer.headers },
+    );
+  };
   try {
-    // Only a stream request may get a live stream (the Backend contract).
-    if (body.stream !== true) {
-      return jsonResponse(relabel(await answer as ChatCompletion, route.backend.name));
-    }
-    const includeUsage = body.stream_options?.include_usage === true;
-    const result = answer.then((a) => {
-      trace.stream = a instanceof ReadableStream ? "native" : "synthesized";
-      return events(a, route.backend.name, config.pieceSize, includeUsage);
-    });
-    const stream = (keepAliveMs: number) => {
-      // Committed before the answer came: assume synthesis until a live stream shows up.
-      trace.stream ??= "synthesized";
-      streaming = true;
-      let ended!: (end: StreamEnd) => void;
-      trace.streamEnd = new Promise((resolve) => ended = resolve);
-      return new Response(
-        sseBody(result, {
-          keepAliveMs,
-          onCancel: () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
-          onEnd: (end) => {
-            releaseDrain();
-            ended(end);
-          },
-        }),
-        { headers: SSE_HEADERS },
-      );
-    };
-    // Until the keep-alive is due, a failure can still be a plain JSON error with its real status.
     if (config.keepAliveMs === 0 || await settlesWithin(result, config.keepAliveMs)) {
       await result;
       return stream(0);
     }
-    trace.log.debug(`${clientModel}: upstream slow, committing to the event stream`);
+    trace.log.debug(
+      `${call.backend}/${trace.model}: upstream slow, committing to the event stream`,
+    );
     return stream(config.keepAliveMs);
   } finally {
-    request.signal.removeEventListener("abort", onHangUp);
-    if (!streaming) releaseDrain();
+    call.settled();
+    if (!streaming) call.release();
   }
 }
 
-/** The events to send for `answer`: the live stream's own, or the completion cut into chunks. */
-function events(
-  answer: Answer,
-  backend: string,
-  pieceSize: number,
-  includeUsage: boolean,
-): ChunkStream {
-  if (!(answer instanceof ReadableStream)) {
-    return synthesizedEvents(relabel(answer, backend), { pieceSize, includeUsage });
+/** One backend call in flight, with what ends it. */
+interface Call {
+  answer: Promise<Answer>;
+  backend: string;
+  abort(reason: ApiError): void;
+  /** The handler has returned: from now on `request.signal` is no hang-up. */
+  settled(): void;
+  /** The response is complete: leave the drain deadline. */
+  release(): void;
+}
+
+function startCall(ctx: RouteContext, chat: ChatRequest): Call {
+  const { config, trace, request } = ctx;
+  if (chat.messages.length > config.limits.maxMessages) {
+    throw new ApiError(
+      400,
+      `the conversation has more than the limit of ${config.limits.maxMessages} messages`,
+      { param: "messages", code: "invalid_request" },
+    );
   }
-  return answer.pipeThrough(
+  const route = config.router.resolve(config.forceModel ?? chat.model);
+  trace.backend = route.backend.name;
+  trace.model = route.model;
+
+  // The upstream call has its own controller: request.signal also fires after a response has
+  // been sent, so it is only trusted as a hang-up until the handler returns.
+  const upstream = new AbortController();
+  const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
+  request.signal.addEventListener("abort", onHangUp, { once: true });
+  // Held until the response is complete, which for a stream is after the handler returns.
+  const release = ctx.drainDeadline
+    ? whenAborted(ctx.drainDeadline, () =>
+      upstream.abort(
+        new ApiError(503, "the proxy is shutting down; retry the request", {
+          code: "server_shutting_down",
+        }),
+      ))
+    : () => {};
+  const answer = route.backend.complete({ ...chat, model: route.model }, {
+    signal: upstream.signal,
+    stats: trace.stats,
+    log: trace.log,
+    onAttempt: trace.onAttempt,
+  });
+  return {
+    answer,
+    backend: route.backend.name,
+    abort: (reason) => upstream.abort(reason),
+    settled: () => request.signal.removeEventListener("abort", onHangUp),
+    release,
+  };
+}
+
+/** A live stream with every chunk's model reported with its backend prefix. */
+function relabelled(stream: ChunkStream, backend: string): ChunkStream {
+  return stream.pipeThrough(
     new TransformStream<StreamEvent, StreamEvent>({
       transform(event, controller) {
         if ("chunk" in event) relabel(event.chunk, backend);

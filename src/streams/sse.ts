@@ -1,10 +1,8 @@
 /**
- * Server-sent events framing for OpenAI-style streams. Encoders and fixed frames are made once.
+ * Server-sent events framing, as text: every dialect's stream writer builds its events with these.
  *
  * @module
  */
-
-const encoder = new TextEncoder();
 
 /** Response headers of every event stream; `x-accel-buffering` stops nginx from holding it. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -13,39 +11,33 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-/** The closing frame OpenAI clients wait for. */
-export const DONE_FRAME: Uint8Array = encoder.encode("data: [DONE]\n\n");
-
-/** A comment frame: ignored by clients, keeps proxies and idle timers from closing the stream. */
-export const KEEP_ALIVE_FRAME: Uint8Array = encoder.encode(": keep-alive\n\n");
+/** A comment event: ignored by SSE clients, keeps proxies and idle timers from closing the stream. */
+export const KEEP_ALIVE_COMMENT = ": keep-alive\n\n";
 
 /**
- * A comment frame with `text` after the colon, as an upstream sent it. `text` must hold no line
+ * A comment event with `text` after the colon, as an upstream sent it. `text` must hold no line
  * break (the SSE parser never yields one).
  *
  * @example
  * ```ts
- * commentFrame(" ping"); // bytes of ': ping\n\n'
+ * commentEvent(" ping"); // ': ping\n\n'
  * ```
  */
-export function commentFrame(text: string): Uint8Array {
-  return encoder.encode(`:${text}\n\n`);
+export function commentEvent(text: string): string {
+  return `:${text}\n\n`;
 }
 
 /**
- * One `data:` event carrying `value` as JSON. JSON never contains a raw newline, so a single
- * `data:` line is always a well-formed event.
+ * One event carrying `value` as JSON in a single `data:` line (JSON never contains a raw
+ * newline), named `event` when given.
  *
  * @example
  * ```ts
- * dataFrame({ ok: true }); // bytes of 'data: {"ok":true}\n\n'
+ * dataEvent({ ok: true }); // 'data: {"ok":true}\n\n'
+ * dataEvent({ type: "ping" }, "ping"); // 'event: ping\ndata: {"type":"ping"}\n\n'
  * ```
  */
-export function dataFrame(value: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(value)}\n\n`);
-}
-
-/** Event-stream text (whole events, possibly several) as bytes for the wire, with the one encoder. */
-export function encodeEvents(text: string): Uint8Array {
-  return encoder.encode(text);
+export function dataEvent(value: unknown, event?: string): string {
+  const data = `data: ${JSON.stringify(value)}\n\n`;
+  return event === undefined ? data : `event: ${event}\n${data}`;
 }

@@ -7,6 +7,7 @@
 
 import type { ChunkStream, StreamEvent } from "../backends/backend.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChunkDelta } from "../canonical/types.ts";
+import type { StreamWriter } from "../frontends/frontend.ts";
 
 /** How to cut the completion into chunks. */
 export interface SynthesisOptions {
@@ -101,30 +102,48 @@ export function* completionChunkJson(
 const BATCH_CHARS = 16 * 1024;
 
 /**
- * The chunks of `completion` as a {@link ChunkStream} of ready-made `data:` events, a batch of up
- * to {@link BATCH_CHARS} made each time the reader pulls.
+ * The events of `completion` in `writer`'s dialect, as a {@link ChunkStream} of ready-made wire
+ * text, a batch of up to {@link BATCH_CHARS} made each time the reader pulls. A writer without a
+ * whole-completion path of its own gets the chunks one by one, as if they had been streamed.
  *
  * @example
  * ```ts
- * const events = synthesizedEvents(completion, { pieceSize: 32, includeUsage: true });
+ * const events = synthesizedEvents(completion, { pieceSize: 32, includeUsage: true }, writer);
  * ```
  */
 export function synthesizedEvents(
   completion: ChatCompletion,
   options: SynthesisOptions,
+  writer: StreamWriter,
 ): ChunkStream {
-  const chunks = completionChunkJson(completion, options);
+  writer.whole?.(completion);
+  const texts = writer.completionEvents?.(completion)[Symbol.iterator]() ??
+    chunkTexts(completion, options, writer);
   return new ReadableStream<StreamEvent>({
     pull(controller) {
       let frames = "";
-      for (let next = chunks.next(); !next.done; next = chunks.next()) {
-        frames += `data: ${next.value}\n\n`;
+      for (let next = texts.next(); !next.done; next = texts.next()) {
+        frames += next.value;
         if (frames.length >= BATCH_CHARS) break;
       }
       if (frames === "") controller.close();
       else controller.enqueue({ frames });
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * Every chunk of `completion` written by `writer`. The chunks are parsed back from their JSON
+ * rather than built a second way, so both paths cut a completion identically.
+ */
+function* chunkTexts(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+  writer: StreamWriter,
+): Generator<string> {
+  for (const json of completionChunkJson(completion, options)) {
+    yield writer.chunk(JSON.parse(json) as ChatCompletionChunk);
+  }
 }
 
 /**

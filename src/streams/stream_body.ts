@@ -1,18 +1,19 @@
 /**
- * The body of an SSE response: waits for the backend's answer (sending keep-alive comments
- * meanwhile, when asked), then relays its events, synthesized or live, as the client pulls them,
- * and ends with `[DONE]` exactly once, or with an error event when the answer fails.
+ * The body of an event-stream response in any dialect: waits for the backend's answer (sending
+ * the dialect's keep-alive meanwhile, when asked), then writes its events, synthesized or live,
+ * through the dialect's {@link StreamWriter} as the client pulls them, and ends with the writer's
+ * closing text exactly once, or with its error event when the answer fails.
  *
  * @module
  */
 
 import type { ChunkStream, StreamEvent } from "../backends/backend.ts";
 import { type ApiError, toApiError } from "../canonical/errors.ts";
-import { commentFrame, dataFrame, DONE_FRAME, encodeEvents, KEEP_ALIVE_FRAME } from "./sse.ts";
+import type { StreamWriter } from "../frontends/frontend.ts";
 
-/** Options for {@link sseBody}. */
-export interface SseBodyOptions {
-  /** Send `: keep-alive` every this many ms until the answer arrives; 0 = never. */
+/** Options for {@link streamBody}. */
+export interface StreamBodyOptions {
+  /** Send the writer's keep-alive every this many ms until the answer arrives; 0 = never. */
   keepAliveMs: number;
   /** The client went away: stop the upstream call. */
   onCancel: () => void;
@@ -20,7 +21,7 @@ export interface SseBodyOptions {
   onEnd?: (end: StreamEnd) => void;
 }
 
-/** How an event stream ended: `[DONE]`, an error event, or cancelled by the client. */
+/** How an event stream ended: its closing events, an error event, or cancelled by the client. */
 export interface StreamEnd {
   outcome: "done" | "error" | "cancelled";
   /** The error sent as the last event. */
@@ -29,26 +30,29 @@ export interface StreamEnd {
   bytes: number;
 }
 
+const encoder = new TextEncoder();
+
 /**
  * @example
  * ```ts
- * const events = backend.complete(req, ctx).then((a) =>
- *   a instanceof ReadableStream ? a : synthesizedEvents(a, { pieceSize: 32, includeUsage: false })
- * );
- * const body = sseBody(events, { keepAliveMs: 15_000, onCancel: () => upstream.abort() });
- * return new Response(body, { headers: SSE_HEADERS });
+ * const writer = openAIStreamWriter();
+ * const body = streamBody(events, writer, { keepAliveMs: 15_000, onCancel: () => upstream.abort() });
+ * return new Response(body, { headers: writer.headers });
  * ```
  */
-export function sseBody(
+export function streamBody(
   events: Promise<ChunkStream>,
-  options: SseBodyOptions,
+  writer: StreamWriter,
+  options: StreamBodyOptions,
 ): ReadableStream<Uint8Array> {
   // Observed here so an early failure is never an unhandled rejection; pull() reports it.
   events.catch(() => {});
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   let reader: ReadableStreamDefaultReader<StreamEvent> | undefined;
   let bytes = 0;
-  const send = (controller: ReadableStreamDefaultController<Uint8Array>, frame: Uint8Array) => {
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
+    if (text === "") return;
+    const frame = encoder.encode(text);
     bytes += frame.byteLength;
     controller.enqueue(frame);
   };
@@ -61,34 +65,35 @@ export function sseBody(
   return new ReadableStream<Uint8Array>({
     start(controller) {
       if (options.keepAliveMs > 0) {
-        keepAlive = setInterval(() => send(controller, KEEP_ALIVE_FRAME), options.keepAliveMs);
+        keepAlive = setInterval(() => send(controller, writer.keepAlive()), options.keepAliveMs);
       }
     },
     async pull(controller) {
       try {
         reader ??= (await events).getReader();
         stopKeepAlive();
-        const next = await reader.read();
-        if (next.done) {
-          send(controller, DONE_FRAME);
-          controller.close();
-          end("done");
-        } else {
+        // A writer may have nothing to send for an event (an empty delta): read on until it has.
+        for (;;) {
+          const next = await reader.read();
+          if (next.done) {
+            send(controller, writer.end());
+            controller.close();
+            end("done");
+            return;
+          }
           const event = next.value;
-          send(
-            controller,
-            "chunk" in event
-              ? dataFrame(event.chunk)
-              : "frames" in event
-              ? encodeEvents(event.frames)
-              : commentFrame(event.comment),
-          );
+          const text = "chunk" in event
+            ? writer.chunk(event.chunk)
+            : "frames" in event
+            ? event.frames
+            : writer.comment(event.comment);
+          if (text !== "") return send(controller, text);
         }
       } catch (err) {
         // Headers are out already: the error has to travel as an event.
         stopKeepAlive();
         const error = toApiError(err);
-        send(controller, dataFrame(error.toBody()));
+        send(controller, writer.error(error));
         controller.close();
         end("error", error);
       }

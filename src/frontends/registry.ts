@@ -1,0 +1,11 @@
+/**
+ * The dialects the proxy speaks. A new front end is one folder beside this file and one line here.
+ *
+ * @module
+ */
+
+import type { Frontend } from "./frontend.ts";
+import { openAIChat } from "./openai_chat/frontend.ts";
+
+/** Every front end, in the order their routes are matched. */
+export const FRONTENDS: readonly Frontend[] = [openAIChat];

@@ -1,0 +1,27 @@
+/**
+ * What the request log and metrics learn about one request as it passes through the pipeline.
+ *
+ * @module
+ */
+
+import type { AttemptReport, AttemptStats } from "../backends/backend.ts";
+import type { Logger, StreamMode } from "../operations/log.ts";
+import type { StreamEnd } from "../streams/stream_body.ts";
+
+/** Filled in as a request proceeds, read by the edge when it is over, whatever the outcome. */
+export interface ChatTrace {
+  /** The request's logger (its lines carry the request id). */
+  log: Logger;
+  /** The front end that answered (`openai_chat`, `anthropic`, …). */
+  frontend?: string;
+  backend?: string;
+  /** The model as the backend knows it (prefix removed). */
+  model?: string;
+  stats: AttemptStats;
+  /** Set once the answer is committed to an event stream. */
+  stream?: StreamMode;
+  /** Set with {@link ChatTrace.stream}; resolves when the stream has ended (the request is over). */
+  streamEnd?: Promise<StreamEnd>;
+  /** Passed to the backend: told about every upstream attempt. */
+  onAttempt?: (report: AttemptReport) => void;
+}
