@@ -237,6 +237,51 @@ Deno.test("retries: bounded by max_retries, with a backoff between 5xx attempts"
   }, { keys, configText: backend("    max_retries: 2\n    retry_backoff: 0.2\n") });
 });
 
+Deno.test("retries: with one key, a 5xx is retried on the same key after the backoff", async () => {
+  const arrivals: number[] = [];
+  let n = 0;
+  const responder = () => {
+    arrivals.push(performance.now());
+    return n++ === 0 ? openaiError(500, "transient") : completion("second time lucky");
+  };
+  await withProxy(responder, async (proxy, up) => {
+    const res = await postChat(proxy, chatBody());
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.choices[0].message.content, "second time lucky");
+    assert.deepEqual(up.chatRequests().map((r) => r.key), ["only", "only"]);
+    // retry_backoff 0.2 s, jittered ×0.5–1.5: the retry waited at least 100 ms.
+    assert.ok(arrivals[1] - arrivals[0] >= 95, `gap ${Math.round(arrivals[1] - arrivals[0])}`);
+    assert.match(requestLine(proxy, 200) ?? "", /key=1\/1 attempts=2/);
+  }, { keys: ["only"], configText: backend("    retry_backoff: 0.2\n") });
+});
+
+Deno.test("retries: with one key, max_retries bounds the attempts on it; with two, they alternate", async () => {
+  await withProxy(() => openaiError(503, "down"), async (proxy, up) => {
+    assert.equal((await postChat(proxy, chatBody())).status, 502);
+    assert.deepEqual(up.chatRequests().map((r) => r.key), ["only", "only", "only"]);
+  }, { keys: ["only"], configText: backend("    max_retries: 2\n    retry_backoff: 0.01\n") });
+  await withProxy(() => openaiError(503, "down"), async (proxy, up) => {
+    assert.equal((await postChat(proxy, chatBody())).status, 502);
+    assert.deepEqual(up.chatRequests().map((r) => r.key), ["k1", "k2", "k1", "k2"]);
+  }, { keys: ["k1", "k2"], configText: backend("    max_retries: 3\n    retry_backoff: 0.01\n") });
+});
+
+Deno.test("retries: a 5xx retry never goes back to a key that was rate-limited or rejected", async () => {
+  const responder: Responder = (req) =>
+    req.key === "k1" ? rateLimited(0) : req.key === "k2" ? openaiError(401, "no") : openaiError(
+      500,
+      "down",
+    );
+  await withProxy(responder, async (proxy, up) => {
+    assert.equal((await postChat(proxy, chatBody())).status, 502);
+    assert.deepEqual(up.chatRequests().map((r) => r.key), ["k1", "k2", "k3", "k3", "k3"]);
+  }, {
+    keys: ["k1", "k2", "k3"],
+    configText: backend("    max_retries: 2\n    retry_backoff: 0.01\n"),
+  });
+});
+
 Deno.test("retries: a total deadline stops them (504), whatever max_retries says", async () => {
   const keys = Array.from({ length: 10 }, (_, i) => `d${i}`);
   await withProxy(

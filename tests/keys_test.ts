@@ -162,10 +162,27 @@ Deno.test({
 Deno.test("keys: every key rejected (401) → 502 saying InternLM rejected the proxy's keys", async () => {
   await withKeys(KEYS, () => openaiError(401, "invalid api key"), async ({ up, proxy }) => {
     const { error } = await chatError(proxy, 502);
-    assert.match(error.message, /InternLM API keys were rejected/);
+    assert.match(error.message, /InternLM API keys were rejected by InternLM \(401\/403, 3 of 3\)/);
     assert.match(error.message, /INTERNAI_API_KEY/);
     assert.equal(up.chatRequests().length, 3);
     assert.deepEqual((await health(proxy)).keys, { total: 3, usable: 0, cooling: 0, benched: 3 });
+  });
+});
+
+Deno.test("keys: one rate-limited and the others rejected → 429 giving each state by count", async () => {
+  const responder = byKey({
+    [A]: () => rateLimited(30),
+    [B]: () => openaiError(401, "invalid api key"),
+    [C]: () => openaiError(403, "forbidden"),
+  });
+  await withKeys(KEYS, responder, async ({ proxy }) => {
+    const { res, error } = await chatError(proxy, 429);
+    assert.match(
+      error.message,
+      /^no InternLM API key can take the request: 1 of 3 rate-limited, 2 rejected by InternLM \(401\/403; check INTERNAI_API_KEY\); retry in (29|30)s$/,
+    );
+    assert.ok(["29", "30"].includes(res.headers.get("retry-after") ?? ""));
+    for (const key of KEYS) assert.ok(!error.message.includes(key));
   });
 });
 

@@ -231,18 +231,25 @@ export class OpenAICompatibleBackend implements Backend {
     const native = request.stream === true && this.options.streamMode === "native";
     const body = JSON.stringify(this.upstreamBody(request, native));
     const until = Date.now() + this.options.timeoutMs;
-    // Made only when a first attempt failed: most requests never need it.
+    // Made only when a first attempt failed: most requests never need them.
     let tried: Set<number> | undefined;
+    /** Keys this request saw answer 429/401/403: a retry after a 5xx never goes back to them. */
+    let refused: Set<number> | undefined;
     let previous: KeyLease | undefined;
     let serverErrors = 0;
+    let retrying = false;
     let rateLimited = false;
     let lastServerError: ApiError | undefined;
 
     for (;;) {
       if (previous) (tried ??= new Set()).add(previous.index);
-      const lease = this.#pool.acquire(tried ?? NOTHING_TRIED);
+      // A retry after a 5xx or network error prefers a key not tried yet; once every key has
+      // been, it goes to one that failed that way (with a single key: the same key again).
+      const lease = this.#pool.acquire(tried ?? NOTHING_TRIED) ??
+        (retrying ? this.#pool.acquire(refused ?? NOTHING_TRIED) : undefined);
       if (!lease) break;
       previous = lease;
+      retrying = false;
       ctx.stats.attempts++;
       ctx.stats.keySlot = lease.index + 1;
       ctx.stats.keySlots = this.#pool.size;
@@ -275,11 +282,13 @@ export class OpenAICompatibleBackend implements Backend {
           rateLimited = true;
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
             this.options.rateLimitCooldownMs;
+          (refused ??= new Set()).add(lease.index);
           this.#pool.coolDown(lease.index, Date.now() + waitMs, "rate-limited (429)");
           ctx.log.warn(`${at()}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
           continue;
         }
         if (res.status === 401 || res.status === 403) {
+          (refused ??= new Set()).add(lease.index);
           this.#pool.bench(
             lease.index,
             Date.now() + this.options.authFailureCooldownMs,
@@ -325,6 +334,7 @@ export class OpenAICompatibleBackend implements Backend {
       await sleep(pause, ctx.signal).catch(() => {
         throw abortError(ctx.signal);
       });
+      retrying = true;
     }
     throw lastServerError ?? this.#noUsableKey(rateLimited);
   }
@@ -349,26 +359,33 @@ export class OpenAICompatibleBackend implements Backend {
   }
 
   /**
-   * Why no key is left: rate limits (429 + Retry-After) or rejections (502). A 429 seen during this
-   * request counts even when its cool-down already ran out (`Retry-After: 0`).
+   * Why no key is left, with every key's state by count (never by key): while any key is only
+   * rate-limited, a 429 with `Retry-After` (a 429 seen during this request counts even when its
+   * cool-down already ran out, `Retry-After: 0`); when all were rejected, a 502.
    */
   #noUsableKey(rateLimited: boolean): ApiError {
-    const { vendor } = this.options;
+    const { vendor, keyEnv } = this.options;
+    const { total, benched } = this.#pool.counts();
     const soonest = this.#pool.soonestCoolingRecovery();
-    if (soonest !== undefined || rateLimited) {
-      const seconds = Math.max(1, Math.ceil(((soonest ?? 0) - Date.now()) / 1000));
+    if (soonest === undefined && !rateLimited) {
       return new ApiError(
-        429,
-        `all ${vendor} API keys are rate-limited; retry in ${seconds}s`,
-        { code: "rate_limit_exceeded", headers: { "retry-after": String(seconds) } },
+        502,
+        `the proxy's ${vendor} API keys were rejected by ${vendor} (401/403, ${benched} of ` +
+          `${total}); check ${keyEnv}. Your own key to this proxy is not at fault.`,
+        { code: "upstream_keys_rejected" },
       );
     }
-    return new ApiError(
-      502,
-      `the proxy's ${vendor} API keys were rejected by ${vendor} (401/403); ` +
-        `check ${this.options.keyEnv}. Your own key to this proxy is not at fault.`,
-      { code: "upstream_keys_rejected" },
-    );
+    const seconds = Math.max(1, Math.ceil(((soonest ?? 0) - Date.now()) / 1000));
+    // Every key not rejected was tried and rate-limited, now or by an earlier request.
+    const limited = total - benched;
+    const message = benched === 0
+      ? `all ${vendor} API keys are rate-limited (${limited} of ${total}); retry in ${seconds}s`
+      : `no ${vendor} API key can take the request: ${limited} of ${total} rate-limited, ` +
+        `${benched} rejected by ${vendor} (401/403; check ${keyEnv}); retry in ${seconds}s`;
+    return new ApiError(429, message, {
+      code: "rate_limit_exceeded",
+      headers: { "retry-after": String(seconds) },
+    });
   }
 
   #timeout(): ApiError {
