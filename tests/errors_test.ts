@@ -13,6 +13,7 @@ import {
   chatBody,
   postChat,
   type StartOptions,
+  startProxy,
   type TestProxy,
   withProxy as withUpstreamAndProxy,
 } from "./proxy.ts";
@@ -191,7 +192,11 @@ for (
       { kind: "text", body: "<html>hi</html>", contentType: "text/html" },
       /not JSON/,
     ],
-    ["a dropped connection", { kind: "drop" }, /no answer from InternLM: .*body/],
+    [
+      "a dropped connection",
+      { kind: "drop" },
+      /^no answer from InternLM: connection broken while reading the answer$/,
+    ],
     [
       "an error with status 200",
       { kind: "json", body: { msg: "quota exhausted" } },
@@ -228,4 +233,59 @@ Deno.test("an unprefixed unknown model goes to the default backend, whose 404 pa
     await expectError(await postChat(proxy, chatBody({ model: "gpt-9" })), 404, /gpt-9/);
     assert.equal(up.chatRequests()[0].body?.model, "gpt-9");
   });
+});
+
+/** A loopback port with nothing listening on it (bound, then closed). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+/** An upstream that accepts connections and closes each one at once, before answering. */
+function resettingUpstream(): { baseUrl: string; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) conn.close();
+  })().catch(() => {});
+  return {
+    baseUrl: `http://127.0.0.1:${listener.addr.port}/api/v1`,
+    close: async () => {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("an unreachable upstream: the 502 says why (refused, reset, TLS) from the error's cause", async () => {
+  const reset = resettingUpstream();
+  const plain = await FakeUpstream.start();
+  // [what, upstream, the reason the client and the log line give]
+  const cases: [string, string, RegExp][] = [
+    ["refused", `http://127.0.0.1:${closedPort()}/api/v1`, /connection refused/],
+    ["reset", reset.baseUrl, /connection reset/],
+    // HTTPS to a server that speaks plain HTTP: the TLS handshake fails.
+    ["TLS", plain.baseUrl.replace("http:", "https:"), /TLS failed: [^ ].*/],
+  ];
+  try {
+    for (const [name, upstream, reason] of cases) {
+      const proxy = await startProxy({
+        upstream,
+        configText: "backends:\n  internlm:\n    type: internlm\n    max_retries: 0\n",
+      });
+      try {
+        const res = await postChat(proxy, chatBody());
+        const err = await expectError(res, 502);
+        assert.match(err.message, new RegExp(`^no answer from InternLM: ${reason.source}$`), name);
+        assert.equal(err.code, "upstream_unreachable", name);
+        const warning = proxy.logs.find((l) => l.includes("network error: "));
+        assert.match(warning ?? "", reason, name);
+      } finally {
+        await proxy.close();
+      }
+    }
+  } finally {
+    await reset.close();
+    await plain.close();
+  }
 });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { deadline, whenAborted } from "../src/pipeline/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
+import { fetchFailure } from "../src/backends/fetch_failure.ts";
 import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
 import { completionChunkJson, splitText, synthesizedEvents } from "../src/streams/synthesize.ts";
@@ -349,4 +350,52 @@ Deno.test("whenAborted: runs subscribers still in at the abort, once; at once if
   leaveA();
   whenAborted(shared.signal, () => calls.push("late"))();
   assert.deepEqual(calls, ["a", "c", "late"]);
+});
+
+// ---- fetchFailure ----
+
+Deno.test("fetchFailure: names the cause of a failed fetch, rule by rule", () => {
+  const failed = (cause: string) => new TypeError("fetch failed", { cause: new Error(cause) });
+  const send = "error sending request for url (https://up.example/v1/chat/completions): ";
+  const cases: [Error, string][] = [
+    [
+      failed(`${send}client error (Connect): tcp connect error: Connection refused (os error 111)`),
+      "connection refused",
+    ],
+    [
+      failed(
+        `${send}client error (Connect): dns error: failed to lookup address information: ` +
+          "Name or service not known",
+      ),
+      "DNS lookup failed",
+    ],
+    [
+      failed(`${send}client error (Connect): invalid peer certificate: UnknownIssuer`),
+      "TLS failed: invalid peer certificate: UnknownIssuer",
+    ],
+    [
+      failed(`${send}client error (Connect): received corrupt message of type InvalidContentType`),
+      "TLS failed: received corrupt message of type InvalidContentType",
+    ],
+    [
+      failed(`${send}client error (SendRequest): connection closed before message completed`),
+      "connection reset",
+    ],
+    [failed(`${send}connection reset by peer (os error 104)`), "connection reset"],
+    [
+      new TypeError("error reading a body from connection"),
+      "connection broken while reading the answer",
+    ],
+    [
+      failed(`${send}client error (Connect): tcp connect error: Network is unreachable`),
+      "network unreachable",
+    ],
+    // Unknown causes keep their words, without the URL the client error repeats.
+    [failed(`${send}something new`), "something new"],
+    [
+      new TypeError("Fetch failed: Requests to port 9 are blocked"),
+      "Fetch failed: Requests to port 9 are blocked",
+    ],
+  ];
+  for (const [err, expected] of cases) assert.equal(fetchFailure(err), expected);
 });

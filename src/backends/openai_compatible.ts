@@ -22,6 +22,7 @@ import type { Logger } from "../operations/log.ts";
 import { normalizeReasoning } from "../streams/reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import { upstreamChunks } from "./upstream_stream.ts";
+import { fetchFailure } from "./fetch_failure.ts";
 import type {
   Answer,
   AttemptOutcome,
@@ -316,7 +317,7 @@ export class OpenAICompatibleBackend implements Backend {
         if (err instanceof ApiError) throw err;
         if (outcome === "cancelled") throw abortError(ctx.signal);
         if (outcome === "timeout") throw this.#timeout();
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = fetchFailure(err);
         lastServerError = new ApiError(502, `no answer from ${vendor}: ${reason}`, {
           code: "upstream_unreachable",
         });
