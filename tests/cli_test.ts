@@ -14,6 +14,58 @@ Deno.test("healthcheck is a subcommand taking the server's flags; other words ar
   assert.throws(() => parseCommand(["healthcheck", "now"]), UsageError);
 });
 
+Deno.test("command-line mistakes are said in the proxy's words, not the parser's", () => {
+  const message = (args: string[]) => {
+    try {
+      parseCommand(args);
+    } catch (err) {
+      assert.ok(err instanceof UsageError, String(err));
+      return err.message;
+    }
+    assert.fail(`${args.join(" ")} was accepted`);
+  };
+  assert.equal(message(["--bogus"]), "unknown option --bogus");
+  assert.equal(message(["-x"]), "unknown option -x");
+  assert.equal(message(["--bogus=1"]), "unknown option --bogus");
+  assert.equal(message(["--port", "-1"]), '--port must be a port number (0-65535), got "-1"');
+  assert.equal(message(["--port=70000"]), '--port must be a port number (0-65535), got "70000"');
+  assert.equal(message(["--port"]), "--port needs a value (--port PORT)");
+  assert.equal(message(["--help=yes"]), "--help takes no value");
+  // A value that starts with "-" is the flag's value, judged as such.
+  assert.deepEqual(parseCommand(["--force-model", "-odd-", "--port=0"]), {
+    kind: "serve",
+    overrides: { forceModel: "-odd-", port: 0 },
+  });
+});
+
+Deno.test("a flag and its environment variable refuse a bad value in the same words", () => {
+  const bad: Record<string, string> = {
+    "port": "-1",
+    "drain-timeout": "-1",
+    "log-level": "loud",
+    "log-format": "xml",
+  };
+  for (const flag of FLAGS) {
+    const value = bad[flag.name];
+    if (!value || !flag.env) continue;
+    let fromFlag = "";
+    try {
+      parseCommand([`--${flag.name}`, value]);
+    } catch (err) {
+      fromFlag = (err as Error).message;
+    }
+    let fromEnv = "";
+    try {
+      loadConfig({ env: { [flag.env]: value }, logSink: () => {} });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      fromEnv = err.message;
+    }
+    assert.match(fromFlag, new RegExp(`^--${flag.name} must be .+, got "${value}"$`));
+    assert.equal(fromEnv, fromFlag.replace(`--${flag.name}`, flag.env));
+  }
+});
+
 Deno.test("--drain-timeout takes seconds, fractions allowed, and rejects anything else", () => {
   assert.deepEqual(parseCommand(["--drain-timeout", "2.5"]), {
     kind: "serve",

@@ -6,16 +6,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { DEFAULT_DRAIN_TIMEOUT_S, ENV, type Overrides } from "./config.ts";
 import {
-  DEFAULT_DRAIN_TIMEOUT_S,
-  ENV,
-  isOneOf,
+  DRAIN_SECONDS,
   MAX_DRAIN_TIMEOUT_S,
-  type Overrides,
-  parsePort,
-  parseSeconds,
-} from "./config.ts";
+  NON_EMPTY,
+  oneOf,
+  PORT,
+  readValue,
+  type ValueSpec,
+} from "./values.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../operations/log.ts";
 
 /** A command-line mistake; `main.ts` prints it with a hint and exits 2. */
@@ -46,94 +46,89 @@ export interface FlagSpec {
   help: string;
   /** `--help` section. */
   group: "Server" | "Routing" | "Logging";
-  /** Validates `value` (throwing {@link UsageError}) and stores it. */
-  set(overrides: Overrides, value: string): void;
+  /** Validates `text` (throwing {@link UsageError}, in the words its env variable gets) and stores it. */
+  set(overrides: Overrides, text: string): void;
+}
+
+/** A flag setting `key`, its text read as `spec`, the same reader its environment variable uses. */
+function flag<K extends keyof Overrides>(
+  key: K,
+  spec: ValueSpec<NonNullable<Overrides[K]>>,
+  rest: Omit<FlagSpec, "set">,
+): FlagSpec {
+  return {
+    ...rest,
+    set(overrides, text) {
+      overrides[key] = readValue(`--${rest.name}`, spec, text, (m) => new UsageError(m));
+    },
+  };
 }
 
 /** Every flag that takes a value, in `--help` order. */
 export const FLAGS: readonly FlagSpec[] = [
-  {
+  flag("host", NON_EMPTY, {
     name: "host",
     value: "HOST",
     env: ENV.host,
     default: "127.0.0.1",
     help: "Address to listen on (0.0.0.0: every interface, as in a container)",
     group: "Server",
-    set: (o, v) => o.host = nonEmpty("--host", v),
-  },
-  {
+  }),
+  flag("port", PORT, {
     name: "port",
     value: "PORT",
     env: ENV.port,
     default: "8000",
     help: "Port to listen on (0: any free port)",
     group: "Server",
-    set(o, v) {
-      const port = parsePort(v);
-      if (port === undefined) throw new UsageError(`--port must be 0-65535, got "${v}"`);
-      o.port = port;
-    },
-  },
-  {
+  }),
+  flag("config", NON_EMPTY, {
     name: "config",
     value: "FILE",
     env: ENV.config,
     help: "YAML config file (see config.example.yaml)",
     group: "Server",
-    set: (o, v) => o.config = nonEmpty("--config", v),
-  },
-  {
+  }),
+  flag("drainTimeoutMs", DRAIN_SECONDS, {
     name: "drain-timeout",
     value: "SECONDS",
     env: ENV.drainTimeout,
     default: String(DEFAULT_DRAIN_TIMEOUT_S),
-    help: "On SIGTERM/SIGINT, time in-flight requests get to finish",
+    help:
+      `On SIGTERM/SIGINT, time in-flight requests get to finish (at most ${MAX_DRAIN_TIMEOUT_S})`,
     group: "Server",
-    set(o, v) {
-      const ms = parseSeconds(v, MAX_DRAIN_TIMEOUT_S);
-      if (ms === undefined) {
-        throw new UsageError(
-          `--drain-timeout must be 0-${MAX_DRAIN_TIMEOUT_S} seconds, got "${v}"`,
-        );
-      }
-      o.drainTimeoutMs = ms;
-    },
-  },
-  {
+  }),
+  flag("defaultBackend", NON_EMPTY, {
     name: "default-backend",
     value: "NAME",
     env: ENV.defaultBackend,
     default: "the only enabled backend",
     help: "Backend for models without a backend prefix",
     group: "Routing",
-    set: (o, v) => o.defaultBackend = nonEmpty("--default-backend", v),
-  },
-  {
+  }),
+  flag("forceModel", NON_EMPTY, {
     name: "force-model",
     value: "MODEL",
     env: ENV.forceModel,
     help: "Answer every request with MODEL (or BACKEND/MODEL), whatever was asked",
     group: "Routing",
-    set: (o, v) => o.forceModel = nonEmpty("--force-model", v),
-  },
-  {
+  }),
+  flag("logLevel", oneOf(LOG_LEVELS), {
     name: "log-level",
     value: "LEVEL",
     env: ENV.logLevel,
     default: "info",
     help: `One of ${LOG_LEVELS.join(", ")}`,
     group: "Logging",
-    set: (o, v) => o.logLevel = choice("--log-level", v, LOG_LEVELS),
-  },
-  {
+  }),
+  flag("logFormat", oneOf(LOG_FORMATS), {
     name: "log-format",
     value: "FORMAT",
     env: ENV.logFormat,
     default: "text",
     help: `${LOG_FORMATS.join(", ")}: one line per event, readable or JSON`,
     group: "Logging",
-    set: (o, v) => o.logFormat = choice("--log-format", v, LOG_FORMATS),
-  },
+  }),
 ];
 
 /** Environment variables without a flag, listed in `--help` after the flags. */
@@ -143,7 +138,7 @@ export const ENV_ONLY: readonly { name: string; help: string; default?: string }
     // No flag, so that keys stay out of `ps`.
     help: "Comma-separated keys clients must send (Bearer or x-api-key) on every route\n" +
       "but /health [config server.api_keys]. Unset: open to anyone who can reach\n" +
-      "host:port, so keep --host on loopback.",
+      "host:port, so keep --host on loopback. Set but without a key: startup error.",
   },
   {
     name: "INTERNAI_API_KEY[_N]",
@@ -154,6 +149,15 @@ export const ENV_ONLY: readonly { name: string; help: string; default?: string }
     help: "InternLM upstream base URL",
     default: "https://chat.intern-ai.org.cn/api/v1",
   },
+  {
+    name: "<NAME>_API_KEY[_N]",
+    help: "Keys of the type: openai backend <NAME>, its name upper-cased, others as _\n" +
+      '(LOCAL_API_KEY for a backend "local"); backends.<name>.api_key_env renames it',
+  },
+  {
+    name: "<NAME>_API_BASE_URL",
+    help: "Overrides api_url of the type: openai backend <NAME> [config backends.<name>.api_url]",
+  },
 ];
 
 /** The subcommands besides serving (the default). */
@@ -161,7 +165,13 @@ export const SUBCOMMANDS = {
   healthcheck: "Exit 0 if /health of the configured proxy answers 200, else 1",
 } as const;
 
+const FLAG_BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.name, f]));
+
 /**
+ * Reads the command line: `--name value` or `--name=value` (a value may start with `-`, as in
+ * `--port -1`, which is then refused for what it is), `-h`/`--help`, `-V`/`--version`, and the
+ * one subcommand. Anything else is a {@link UsageError} saying what is wrong.
+ *
  * @example
  * ```ts
  * parseCommand(["--port", "9000"]); // { kind: "serve", overrides: { port: 9000 } }
@@ -169,46 +179,38 @@ export const SUBCOMMANDS = {
  * ```
  */
 export function parseCommand(args: string[]): Command {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        ...Object.fromEntries(FLAGS.map((f) => [f.name, { type: "string" as const }])),
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
+  const overrides: Overrides = {};
+  const words: string[] = [];
+  let asked: "help" | "version" | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "-h" || arg === "--help") asked ??= "help";
+    else if (arg === "-V" || arg === "--version") asked ??= "version";
+    else if (!arg.startsWith("-") || arg === "-") words.push(arg);
+    else {
+      const eq = arg.indexOf("=");
+      const name = arg.slice(0, eq < 0 ? undefined : eq);
+      const spec = name.startsWith("--") ? FLAG_BY_NAME.get(name.slice(2)) : undefined;
+      if (!spec) {
+        throw new UsageError(
+          name === "--help" || name === "--version"
+            ? `${name} takes no value`
+            : `unknown option ${name}`,
+        );
+      }
+      if (eq < 0 && i + 1 >= args.length) {
+        throw new UsageError(`${name} needs a value (${name} ${spec.value})`);
+      }
+      spec.set(overrides, eq < 0 ? args[++i] : arg.slice(eq + 1));
+    }
   }
-  if (values.help) return { kind: "help" };
-  if (values.version) return { kind: "version" };
-  const [subcommand, ...extra] = positionals;
+  if (asked) return { kind: asked };
+  const [subcommand, ...extra] = words;
   if (subcommand !== undefined && subcommand !== "healthcheck") {
     throw new UsageError(`unknown command "${subcommand}" (commands: healthcheck)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  const overrides: Overrides = {};
-  for (const flag of FLAGS) {
-    const value = (values as Record<string, string | boolean | undefined>)[flag.name];
-    if (typeof value === "string") flag.set(overrides, value);
-  }
   return { kind: subcommand ?? "serve", overrides };
-}
-
-function choice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
-  if (!isOneOf(value, choices)) {
-    throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got "${value}"`);
-  }
-  return value;
-}
-
-function nonEmpty(flag: string, value: string): string {
-  if (value.trim() === "") throw new UsageError(`${flag} needs a value`);
-  return value;
 }
 
 /** `--help` text: every flag and environment variable with its default, grouped. */

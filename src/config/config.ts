@@ -21,6 +21,15 @@ import {
 } from "../operations/log.ts";
 import type { RequestLimits } from "../edge/request.ts";
 import { Router } from "../pipeline/router.ts";
+import {
+  DRAIN_SECONDS,
+  isOneOf,
+  MAX_DRAIN_TIMEOUT_S,
+  oneOf,
+  PORT,
+  readValue,
+  type ValueSpec,
+} from "./values.ts";
 
 export { ConfigError };
 
@@ -188,9 +197,9 @@ function build(
   const limits = root.section("limits");
   limits.allowOnly(["max_body_bytes", "max_messages", "max_json_depth"]);
 
-  const logLevel = flags.logLevel ?? envChoice(env, ENV.logLevel, LOG_LEVELS) ??
+  const logLevel = flags.logLevel ?? envValue(env, ENV.logLevel, oneOf(LOG_LEVELS)) ??
     configChoice(root, "log_level", LOG_LEVELS) ?? "info";
-  const logFormat = flags.logFormat ?? envChoice(env, ENV.logFormat, LOG_FORMATS) ??
+  const logFormat = flags.logFormat ?? envValue(env, ENV.logFormat, oneOf(LOG_FORMATS)) ??
     configChoice(root, "log_format", LOG_FORMATS) ?? "text";
   const log = new Logger(logLevel, logSink, logFormat);
   const backends = buildBackends(root, env, log);
@@ -247,7 +256,7 @@ function build(
       maxDepth: limits.number("max_json_depth", 4, 10_000, true) ?? 64,
     },
     clientKeys,
-    drainTimeoutMs: flags.drainTimeoutMs ?? envDrainTimeout(env) ??
+    drainTimeoutMs: flags.drainTimeoutMs ?? envValue(env, ENV.drainTimeout, DRAIN_SECONDS) ??
       server.seconds("drain_timeout", MAX_DRAIN_TIMEOUT_S) ?? DEFAULT_DRAIN_TIMEOUT_S * 1000,
   };
 }
@@ -260,20 +269,32 @@ function listenAddress(
   const server = root.section("server");
   return {
     host: flags.host ?? (env[ENV.host] || undefined) ?? server.string("host") ?? "127.0.0.1",
-    port: flags.port ?? envPort(env) ?? server.number("port", 0, 65535, true) ?? 8000,
+    port: flags.port ?? envValue(env, ENV.port, PORT) ?? server.number("port", 0, 65535, true) ??
+      8000,
   };
 }
 
-/** `LLM_PROXY_API_KEYS` (comma-separated) replaces `server.api_keys`, which may use `${VAR}`. */
+/**
+ * `LLM_PROXY_API_KEYS` (comma-separated) replaces `server.api_keys`, which may use `${VAR}`. A list
+ * that is given but holds no key (`LLM_PROXY_API_KEYS=`, `[""]`, `["${UNSET}"]`) is an error, not
+ * an open proxy: only leaving both unset (or `api_keys: []`) runs without client keys.
+ */
 function readClientKeys(
   server: ConfigSection,
   env: Readonly<Record<string, string>>,
   log: Logger,
 ): string[] {
   const fromEnv = env[ENV.apiKeys];
-  if (fromEnv !== undefined && fromEnv.trim() !== "") return uniqueKeys(fromEnv.split(","));
+  if (fromEnv !== undefined) {
+    const keys = uniqueKeys(fromEnv.split(","));
+    if (keys.length > 0) return keys;
+    throw new ConfigError(
+      `${ENV.apiKeys} is set but holds no key; set it to the client keys, or unset it to run ` +
+        `without client keys`,
+    );
+  }
   const configured = server.stringList("api_keys") ?? [];
-  return uniqueKeys(
+  const keys = uniqueKeys(
     configured.map((k) =>
       expandEnv(
         k,
@@ -282,6 +303,14 @@ function readClientKeys(
       )
     ),
   );
+  if (configured.length > 0 && keys.length === 0) {
+    throw new ConfigError(
+      "server.api_keys lists no usable key (every entry is blank or an unset ${VAR}); give it " +
+        "keys, or make it [] to run without client keys",
+      ["server", "api_keys"],
+    );
+  }
+  return keys;
 }
 
 /** True for addresses only this machine can reach. */
@@ -348,17 +377,6 @@ function fromFile(value: string | undefined, key: string): Sourced | undefined {
   return value === undefined ? undefined : { value, error: (m) => new ConfigError(m, [key]) };
 }
 
-function envChoice<T extends string>(
-  env: Readonly<Record<string, string>>,
-  name: string,
-  choices: readonly T[],
-): T | undefined {
-  const v = env[name];
-  if (!v) return undefined;
-  if (!isOneOf(v, choices)) throw new ConfigError(`${name} must be one of: ${choices.join(", ")}`);
-  return v;
-}
-
 function configChoice<T extends string>(
   root: ConfigSection,
   key: string,
@@ -371,42 +389,13 @@ function configChoice<T extends string>(
   return v;
 }
 
-/** True when `v` is one of `choices` (log levels, log formats, …). */
-export function isOneOf<T extends string>(v: string, choices: readonly T[]): v is T {
-  return (choices as readonly string[]).includes(v);
-}
-
-function envPort(env: Readonly<Record<string, string>>): number | undefined {
-  const v = env[ENV.port];
-  if (!v) return undefined;
-  const port = parsePort(v);
-  if (port === undefined) throw new ConfigError(`${ENV.port} must be a port number (0-65535)`);
-  return port;
-}
-
-function envDrainTimeout(env: Readonly<Record<string, string>>): number | undefined {
-  const v = env[ENV.drainTimeout];
-  if (!v) return undefined;
-  const ms = parseSeconds(v, MAX_DRAIN_TIMEOUT_S);
-  if (ms === undefined) {
-    throw new ConfigError(`${ENV.drainTimeout} must be seconds (0-${MAX_DRAIN_TIMEOUT_S})`);
-  }
-  return ms;
-}
-
-/** The longest drain a flag, env or config may ask for, in seconds. */
-export const MAX_DRAIN_TIMEOUT_S = 3600;
-
-/** Seconds (fractions allowed) from text, in milliseconds; undefined when not in [0, max]. */
-export function parseSeconds(text: string, max: number): number | undefined {
-  if (!/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
-  const s = Number(text);
-  return s <= max ? Math.round(s * 1000) : undefined;
-}
-
-/** A TCP port from text, or undefined when it is not one. */
-export function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const port = Number(text);
-  return port <= 65535 ? port : undefined;
+/** An environment variable's value read as `spec`, undefined when unset or empty. */
+function envValue<T>(
+  env: Readonly<Record<string, string>>,
+  name: string,
+  spec: ValueSpec<T>,
+): T | undefined {
+  const text = env[name];
+  if (!text) return undefined;
+  return readValue(name, spec, text, (message) => new ConfigError(message));
 }
