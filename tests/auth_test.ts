@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { ClientAuth } from "../src/edge/auth.ts";
-import { type Config, isLoopback, loadConfig } from "../src/config/config.ts";
+import { type Config, ConfigError, isLoopback, loadConfig } from "../src/config/config.ts";
+import { RUNTIME_FLAGS } from "../scripts/compile.ts";
+import { run } from "./subprocess.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
 import { chatBody, type TestProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
@@ -205,6 +207,46 @@ Deno.test("auth: server.api_keys in the config file (with ${VAR}); the env list 
   assert.deepEqual(keysOf({ TEAM_KEY: "t" }), ["t", CLIENT_B]);
   assert.deepEqual(keysOf({ TEAM_KEY: "t", LLM_PROXY_API_KEYS: "e1,e2,e1" }), ["e1", "e2"]);
   assert.deepEqual(loadConfig({ env: {}, logSink: quiet }).clientKeys, []);
+});
+
+Deno.test("auth: a client key list that is given but ends up empty stops the start, not opens the proxy", () => {
+  const fails = (env: Record<string, string>, configText?: string) => {
+    try {
+      loadConfig({ env, configText, logSink: () => {} });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.message;
+    }
+    assert.fail(`started open with ${JSON.stringify({ env, configText })}`);
+  };
+  assert.match(
+    fails({}, 'server:\n  api_keys: ["${UNSET_CLIENT_KEY}"]\n'),
+    /^<config>:2:\d+: server\.api_keys lists no usable key/,
+  );
+  assert.match(fails({}, 'server:\n  api_keys: [""]\n'), /server\.api_keys lists no usable key/);
+  assert.match(fails({}, "server:\n  api_keys: ['  ', '${A}${B}']\n"), /no usable key/);
+  for (const value of ["", " ", ",", " , "]) {
+    assert.match(
+      fails({ LLM_PROXY_API_KEYS: value }),
+      /^LLM_PROXY_API_KEYS is set but holds no key/,
+    );
+  }
+  // Nothing given at all, or an explicitly empty list, is the documented open default.
+  assert.deepEqual(loadConfig({ env: {}, logSink: () => {} }).clientKeys, []);
+  assert.deepEqual(
+    loadConfig({ env: {}, configText: "server:\n  api_keys: []\n", logSink: () => {} }).clientKeys,
+    [],
+  );
+});
+
+Deno.test("auth: main.ts exits 2 with one line when the client key list is empty", async () => {
+  const out = await run(
+    [Deno.execPath(), "run", ...RUNTIME_FLAGS, "main.ts"],
+    { LLM_PROXY_API_KEYS: "", INTERNAI_API_KEY: "k", LLM_PROXY_PORT: "0" },
+    new URL("../", import.meta.url).pathname,
+  );
+  assert.equal(out.code, 2, out.stderr);
+  assert.match(out.stderr, /^error: LLM_PROXY_API_KEYS is set but holds no key[^\n]*\n$/);
 });
 
 Deno.test("auth: without client keys the proxy stays open (the default)", async () => {
