@@ -1,6 +1,6 @@
 /**
- * The command-line entry point: parse flags, load the configuration, serve until SIGTERM/SIGINT,
- * then drain. Everything else lives in `src/`.
+ * The command-line entry point: parse flags, load the configuration, serve until SIGTERM/SIGINT
+ * (or the parent process exits), then drain. Everything else lives in `src/`.
  *
  * @module
  */
@@ -8,8 +8,15 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { createHandler } from "./src/edge/handler.ts";
 import { helpText, parseCommand, UsageError } from "./src/config/cli.ts";
-import { type Config, ConfigError, loadConfig, loadListenAddress } from "./src/config/config.ts";
+import {
+  type Config,
+  ConfigError,
+  ENV,
+  loadConfig,
+  loadListenAddress,
+} from "./src/config/config.ts";
 import { probeHealth } from "./src/operations/healthcheck.ts";
+import { watchShutdownRequests } from "./src/operations/shutdown_requests.ts";
 
 /** How long `llm-proxy healthcheck` waits for an answer. */
 const HEALTHCHECK_TIMEOUT_MS = 3_000;
@@ -47,23 +54,31 @@ async function main(args: string[]): Promise<void> {
 }
 
 /**
- * Serves until SIGTERM or SIGINT, then drains: no new connections, in-flight requests (streams
- * included) may finish until the drain deadline, when those still waiting for the upstream are
- * ended with a 503 or an error event. A second signal moves the deadline to now. Exits 0.
+ * Serves until SIGTERM or SIGINT (or its parent process exits), then drains: no new connections,
+ * in-flight requests (streams included) may finish until the drain deadline, when those still
+ * waiting for the upstream are ended with a 503 or an error event. A second request to stop (a
+ * signal at least a second after the first) moves the deadline to now. Exits 0.
  */
 function serve(config: Config): void {
   const { log } = config;
   const drainDeadline = new AbortController();
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => log.info(`llm-proxy listening on http://${hostname}:${port}`),
-  }, createHandler(config, { drainDeadline: drainDeadline.signal }));
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) =>
+        log.info(`llm-proxy listening on http://${hostname}:${port}`),
+    }, createHandler(config, { drainDeadline: drainDeadline.signal }));
+  } catch (err) {
+    const why = err instanceof Deno.errors.AddrInUse
+      ? `the address is already in use; choose another port with --port or ${ENV.port}`
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${why}`);
+  }
 
-  // Windows delivers only SIGINT and SIGBREAK to Deno.
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGTERM", "SIGINT"];
   let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   const endInFlight = () => {
     clearTimeout(deadlineTimer);
@@ -75,18 +90,17 @@ function serve(config: Config): void {
       Deno.exit(0);
     }, FLUSH_GRACE_MS);
   };
-  const onSignal = (signal: Deno.Signal) => {
+  watchShutdownRequests((reason) => {
     if (deadlineTimer !== undefined) return endInFlight();
     log.info(
-      `${signal}: draining; in-flight requests have ${config.drainTimeoutMs / 1000}s to finish`,
+      `${reason}: draining; in-flight requests have ${config.drainTimeoutMs / 1000}s to finish`,
     );
     deadlineTimer = setTimeout(endInFlight, config.drainTimeoutMs);
     server.shutdown().then(() => {
       log.info("drained; exiting");
       Deno.exit(0);
     });
-  };
-  for (const signal of signals) Deno.addSignalListener(signal, () => onSignal(signal));
+  });
 }
 
 await main(Deno.args);

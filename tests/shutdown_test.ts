@@ -1,10 +1,11 @@
-// SIGTERM/SIGINT drain and `llm-proxy healthcheck`, on `main.ts` run as a real process: the
-// container runtime's view of the proxy.
+// SIGTERM/SIGINT drain, the parent's exit, a busy port and `llm-proxy healthcheck`, on `main.ts`
+// run as a real process: the container runtime's (and a wrapper's, like npx) view of the proxy.
 import assert from "node:assert/strict";
 import { RUNTIME_FLAGS } from "../scripts/compile.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
 import { chatBody, eventually, parseSse } from "./proxy.ts";
-import { run, spawnProxy } from "./subprocess.ts";
+import { childEnv, run, spawnProxy } from "./subprocess.ts";
+import { DUPLICATE_SIGNAL_MS, watchShutdownRequests } from "../src/operations/shutdown_requests.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = [Deno.execPath(), "run", ...RUNTIME_FLAGS, "main.ts"];
@@ -28,9 +29,9 @@ async function refused(port: number): Promise<boolean> {
   }
 }
 
-Deno.test("SIGTERM: a stream in flight completes intact, new connections are refused, exit 0", async () => {
-  const text = "A slow answer that must arrive whole, ".repeat(8);
-  const up = await FakeUpstream.start(() => completion(text, { delayMs: 2_500 }));
+/** `main.ts` with a 20 s drain, in front of an upstream that answers `text` after `delayMs`. */
+async function slowAnswer(text: string, delayMs: number) {
+  const up = await FakeUpstream.start(() => completion(text, { delayMs }));
   const proxy = await spawnProxy(MAIN, {
     cwd: ROOT,
     env: {
@@ -39,6 +40,12 @@ Deno.test("SIGTERM: a stream in flight completes intact, new connections are ref
       LLM_PROXY_DRAIN_TIMEOUT: "20",
     },
   });
+  return { up, proxy };
+}
+
+Deno.test("SIGTERM: a stream in flight completes intact, new connections are refused, exit 0", async () => {
+  const text = "A slow answer that must arrive whole, ".repeat(8);
+  const { up, proxy } = await slowAnswer(text, 2_500);
   try {
     const pending = post(proxy.origin, chatBody({ stream: true }));
     await eventually(() => up.chatRequests().length === 1, "the upstream call", 10_000);
@@ -122,4 +129,136 @@ Deno.test("healthcheck: exit 0 silently when /health answers, 1 with one line wh
   assert.equal(down.code, 1);
   assert.equal(down.stdout, "");
   assert.match(down.stderr, /^unhealthy: http:\/\/127\.0\.0\.1:\d+\/health: .+\n$/);
+});
+
+Deno.test("two SIGINTs in quick succession (a wrapper forwarding the terminal's) drain once", async () => {
+  const text = "An answer that the second signal must not cut short. ".repeat(4);
+  const { up, proxy } = await slowAnswer(text, 1_500);
+  try {
+    const pending = post(proxy.origin, chatBody());
+    await eventually(() => up.chatRequests().length === 1, "the upstream call", 10_000);
+    proxy.kill("SIGINT");
+    proxy.kill("SIGINT");
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).choices[0].message.content, text);
+    assert.equal((await proxy.exited).code, 0);
+    const log = proxy.stderr.join("\n");
+    assert.equal(proxy.stderr.filter((l) => l.includes("SIGINT: draining")).length, 1, log);
+    assert.ok(!log.includes("drain deadline reached"), log);
+  } finally {
+    await proxy.stop("SIGKILL");
+    await up.close();
+  }
+});
+
+Deno.test({
+  name: "a wrapper that dies without passing a signal on: the proxy drains and exits with it",
+  // A shell in between, killed with SIGKILL: as npx's shell dies, leaving the proxy to itself.
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const up = await FakeUpstream.start();
+    const wrapper = new Deno.Command("sh", {
+      args: [
+        "-c",
+        // The shell stays the proxy's parent (no exec) and tells its pid, for the cleanup.
+        '"$0" run "$@" & echo "proxy pid $!" >&2; wait',
+        Deno.execPath(),
+        ...RUNTIME_FLAGS,
+        "main.ts",
+      ],
+      cwd: ROOT,
+      clearEnv: true,
+      env: childEnv({
+        INTERNAI_API_BASE_URL: up.baseUrl,
+        INTERNAI_API_KEY: "k",
+        LLM_PROXY_HOST: "127.0.0.1",
+        LLM_PROXY_PORT: "0",
+      }),
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const text of wrapper.stderr.pipeThrough(new TextDecoderStream())) {
+        lines.push(...text.split("\n").filter(Boolean));
+      }
+    })();
+    let port = 0;
+    try {
+      await eventually(
+        () => {
+          const m = lines.map((l) => /listening on http:\/\/[^ ]+:(\d+)/.exec(l)).find(Boolean);
+          port = Number(m?.[1] ?? 0);
+          return port > 0;
+        },
+        "the proxy to listen",
+        30_000,
+      );
+      wrapper.kill("SIGKILL");
+      await wrapper.status;
+      await eventually(() => refused(port), "the proxy to exit", 10_000);
+      // The proxy held the pipe open; it closes when the proxy is gone.
+      await reading;
+      const log = lines.join("\n");
+      assert.match(log, /parent process \d+ exited: draining/);
+      assert.match(log, /drained; exiting/);
+    } finally {
+      const pid = Number(lines.map((l) => /^proxy pid (\d+)$/.exec(l)?.[1]).find(Boolean));
+      if (pid && port && !(await refused(port))) Deno.kill(pid, "SIGKILL");
+      await up.close();
+    }
+  },
+});
+
+Deno.test("a port already in use: one line saying so, exit 2", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const out = await run(
+      [...MAIN, "--port", String(busy.addr.port)],
+      { INTERNAI_API_KEY: "k" },
+      ROOT,
+    );
+    assert.equal(out.code, 2, out.stderr);
+    assert.equal(
+      out.stderr,
+      `error: cannot listen on 127.0.0.1:${busy.addr.port}: the address is already in use; ` +
+        "choose another port with --port or LLM_PROXY_PORT\n",
+    );
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test("shutdown requests: duplicates within a second are one; later signals and the parent's exit count", async () => {
+  let clock = 0;
+  let parent = 4242;
+  const listeners = new Map<Deno.Signal, () => void>();
+  const heard: string[] = [];
+  const stop = watchShutdownRequests((reason) => heard.push(reason), {
+    signals: ["SIGTERM", "SIGINT"],
+    now: () => clock,
+    ppid: () => parent,
+    pollMs: 5,
+    addSignalListener: (signal, handler) => listeners.set(signal, handler),
+    removeSignalListener: (signal) => listeners.delete(signal),
+  });
+  try {
+    listeners.get("SIGINT")!();
+    clock += 1;
+    listeners.get("SIGINT")!(); // forwarded by a wrapper: the same Ctrl-C
+    clock += DUPLICATE_SIGNAL_MS - 1;
+    listeners.get("SIGTERM")!(); // still within a second of the last one
+    assert.deepEqual(heard, ["SIGINT"]);
+    clock += DUPLICATE_SIGNAL_MS + 1;
+    listeners.get("SIGTERM")!(); // a second request, on purpose
+    assert.deepEqual(heard, ["SIGINT", "SIGTERM"]);
+    parent = 1; // handed to init: the parent died
+    await eventually(() => heard.length === 3, "the parent's exit", 1_000);
+    assert.equal(heard[2], "parent process 4242 exited");
+  } finally {
+    stop();
+  }
+  assert.equal(listeners.size, 0);
 });
