@@ -1,5 +1,6 @@
 # llm-proxy as a container: the compiled binary on a minimal glibc base, run as a non-root user
-# and configured by environment variables alone.
+# (by number, 65532, so that Kubernetes' runAsNonRoot accepts it) and configured by environment
+# variables alone.
 #
 #   docker build -t llm-proxy .
 #   docker run --rm -p 127.0.0.1:8000:8000 -e INTERNAI_API_KEY=your-key llm-proxy
@@ -20,7 +21,8 @@ COPY --from=build /src/dist/llm-proxy /usr/local/bin/llm-proxy
 ENV LLM_PROXY_HOST=0.0.0.0 \
     LLM_PROXY_PORT=8000 \
     LLM_PROXY_DRAIN_TIMEOUT=30
-USER nonroot:nonroot
+# distroless' "nonroot" user, by number: Kubernetes' runAsNonRoot cannot verify a user name.
+USER 65532:65532
 EXPOSE 8000
 # SIGTERM drains in-flight requests for LLM_PROXY_DRAIN_TIMEOUT seconds, then exits 0: give the
 # runtime's stop timeout a few seconds more than that (docker stop -t 35, stop_grace_period: 35s).

@@ -71,6 +71,15 @@ Deno.test("config: config.example.yaml loads and its values are the documented d
   }
   // LLM_PROXY_CONFIG names the file too.
   assert.equal(load({ env: { LLM_PROXY_CONFIG: path } }).port, 8000);
+  // The same backends as no file at all: the second one is shown, but off.
+  assert.deepEqual([...fromFile.backends.keys()], [...defaults.backends.keys()]);
+  const warnings: string[] = [];
+  loadConfig({
+    overrides: { config: path },
+    env: { INTERNAI_API_KEY: "k" },
+    logSink: (line) => warnings.push(line),
+  });
+  assert.deepEqual(warnings, [], "running with the example warns of nothing");
 });
 
 Deno.test("config: bad YAML is a ConfigError at file:line:col", async () => {

@@ -26,7 +26,11 @@ Deno.test("Dockerfile: the tested binary and healthcheck, the tooling's Deno, kn
   );
   assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/llm-proxy"\]$/m);
   assert.match(dockerfile, /^\s+CMD \["\/usr\/local\/bin\/llm-proxy", "healthcheck"\]$/m);
-  assert.match(dockerfile, /^USER nonroot/m);
+  // runAsNonRoot: true (the README's Kubernetes example) refuses a user given by name.
+  const user = /^USER (\S+)$/m.exec(dockerfile)?.[1] ?? "";
+  assert.match(user, /^[1-9]\d*:[1-9]\d*$/, `USER ${user} is not a numeric non-root uid:gid`);
+  assert.match(dockerfile, /^FROM gcr\.io\/distroless\/cc-debian12:nonroot$/m);
+  assert.equal(user, "65532:65532", "distroless' nonroot user and group");
   const port = /LLM_PROXY_PORT=(\d+)/.exec(dockerfile)?.[1];
   assert.match(dockerfile, new RegExp(`^EXPOSE ${port}$`, "m"));
   assert.match(dockerfile, /LLM_PROXY_HOST=0\.0\.0\.0/);
