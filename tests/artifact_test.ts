@@ -1,7 +1,7 @@
-// What users download, run alone: the one-file bundle (always) and the compiled binary (when
-// LLM_PROXY_BINARY names one, as .ci/run does after `deno task compile`). Each runs from an empty
-// directory against the fake upstream, so a run-time read of src/, a dynamic import or a missing
-// asset fails here instead of in a user's hands.
+// What users download, run alone: the one-file bundle (always, built with an empty Deno cache)
+// and the compiled binary (when LLM_PROXY_BINARY names one, as .ci/run does after
+// `deno task compile`). Each runs from an empty directory against the fake upstream, so a run-time
+// read of src/, a dynamic import or a missing asset fails here instead of in a user's hands.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { RUNTIME_FLAGS } from "../scripts/compile.ts";
@@ -61,11 +61,20 @@ async function smokeTest(command: string[], cwd: string) {
   }
 }
 
-Deno.test("the bundle alone, in an empty directory, serves health, completions and streams", async () => {
-  const built = await run([Deno.execPath(), "task", "bundle"], {}, ROOT.pathname);
-  assert.equal(built.code, 0, built.stderr);
+Deno.test("the bundle, built with an empty cache, alone in an empty directory, serves health, completions and streams", async () => {
+  // An empty DENO_DIR, as on a fresh machine: `deno task bundle` downloads esbuild and the npm
+  // packages, which works only if the child got what a download needs (CA certificates,
+  // proxies, registry) through childEnv. A warm cache would hide a child that cannot download.
+  const cache = await Deno.makeTempDir({ prefix: "llm-proxy-deno-dir-" });
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-bundle-" });
   try {
+    const built = await run(
+      [Deno.execPath(), "task", "bundle"],
+      { DENO_DIR: cache },
+      ROOT.pathname,
+    );
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /Download/, "the cache was empty, so packages were downloaded");
     await Deno.copyFile(new URL("dist/llm-proxy.js", ROOT), `${dir}/llm-proxy.js`);
     // No config, lockfile, npm or remote modules: everything must be inside the one file.
     const deno = [Deno.execPath(), "run", "--no-config", "--no-lock", "--no-npm", "--no-remote"];
@@ -73,6 +82,7 @@ Deno.test("the bundle alone, in an empty directory, serves health, completions a
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["llm-proxy.js"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+    await Deno.remove(cache, { recursive: true });
   }
 });
 
