@@ -201,6 +201,8 @@ Deno.test("json format: every line parses, request lines carry all fields, no ke
         "frontend",
         "backend",
         "model",
+        "requested_model",
+        "alias",
         "key_slot",
         "key_slots",
         "attempts",

@@ -30,6 +30,7 @@ import {
   readValue,
   type ValueSpec,
 } from "./values.ts";
+import { readModelMap } from "../pipeline/model_map.ts";
 
 export { ConfigError };
 
@@ -62,6 +63,14 @@ export const ENV = {
 /** Seconds a shutdown waits for in-flight requests when `server.drain_timeout` is not set. */
 export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 
+/**
+ * Which model a response names when the client asked for an alias: the alias itself (what the
+ * client asked for) or the `backend/model` that answered.
+ */
+export const REPORT_MODELS = ["requested", "served"] as const;
+/** One of {@link REPORT_MODELS}. */
+export type ReportModel = typeof REPORT_MODELS[number];
+
 /** The proxy's resolved configuration. */
 export interface Config {
   host: string;
@@ -71,6 +80,8 @@ export interface Config {
   backends: ReadonlyMap<string, Backend>;
   router: Router;
   forceModel: string | undefined;
+  /** What a response to an alias reports as its model (`report_model`). */
+  reportModel: ReportModel;
   keepAliveMs: number;
   pieceSize: number;
   limits: RequestLimits;
@@ -99,6 +110,8 @@ const TOP_LEVEL = [
   "streaming",
   "limits",
   "backends",
+  "models",
+  "report_model",
 ];
 
 /**
@@ -217,9 +230,13 @@ function build(
         })`,
     );
   }
+  const defaultName = defaultBackend?.value ??
+    (backends.size === 1 ? [...backends.keys()][0] : undefined);
+  const direct = new Router(backends, defaultName);
   const router = new Router(
     backends,
-    defaultBackend?.value ?? (backends.size === 1 ? [...backends.keys()][0] : undefined),
+    defaultName,
+    readModelMap(root.section("models"), direct, log),
   );
   const forceModel = pick(flags.forceModel, "--force-model", env, ENV.forceModel) ??
     fromFile(root.string("force_model"), "force_model");
@@ -248,6 +265,7 @@ function build(
     backends,
     router,
     forceModel: forceModel?.value,
+    reportModel: configChoice(root, "report_model", REPORT_MODELS) ?? "requested",
     keepAliveMs: streaming.seconds("keepalive_interval", 3600) ?? 15_000,
     pieceSize: streaming.number("chunk_size", 2, 1 << 20, true) ?? 32,
     limits: {

@@ -33,6 +33,9 @@ export interface HandlerOptions {
 
 const STREAM_CANCELLED = "stream cancelled by the client";
 
+/** Names the `backend/model` that answered, when it is known before the response goes out. */
+export const SERVED_BY_HEADER = "x-llm-proxy-served-by";
+
 /**
  * @example
  * ```ts
@@ -98,6 +101,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       response = dialect.errorResponse(apiError);
     }
     response.headers.set(REQUEST_ID_HEADER, id);
+    if (trace.servedBy) response.headers.set(SERVED_BY_HEADER, headerSafe(trace.servedBy));
     const finish = (bytesOut: number, error: string | undefined) => {
       const ms = performance.now() - started;
       metrics.requestFinished({
@@ -116,6 +120,8 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         frontend: trace.frontend,
         backend: trace.backend,
         model: trace.model,
+        requested: trace.alias === undefined ? undefined : trace.requested,
+        alias: trace.alias,
         keySlot: trace.stats.keySlot,
         keySlots: trace.stats.keySlots,
         attempts: trace.stats.attempts,
@@ -136,6 +142,11 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     finish(request.method === "HEAD" ? 0 : Number(response.headers.get("content-length")), failure);
     return response;
   };
+}
+
+/** Model ids are the client's choice: anything but visible ASCII is percent-encoded. */
+function headerSafe(value: string): string {
+  return /^[\x21-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
 function describe(err: unknown): string {

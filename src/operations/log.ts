@@ -28,6 +28,10 @@ export interface RequestLogFields {
   frontend?: string;
   backend?: string;
   model?: string;
+  /** The model the client asked for, when it was an alias of the `models:` map. */
+  requested?: string;
+  /** The `models:` key it matched. */
+  alias?: string;
   /** 1-based slot of the last key used, of {@link RequestLogFields.keySlots}. */
   keySlot?: number;
   keySlots?: number;
@@ -109,6 +113,8 @@ export class Logger {
         frontend: f.frontend ?? null,
         backend: f.backend ?? null,
         model: f.model ?? null,
+        requested_model: f.requested ?? null,
+        alias: f.alias ?? null,
         key_slot: f.keySlot ?? null,
         key_slots: f.keySlots ?? null,
         attempts: f.attempts,
@@ -124,6 +130,8 @@ export class Logger {
     if (f.frontend) line += ` frontend=${f.frontend}`;
     if (f.backend) line += ` backend=${f.backend}`;
     if (f.model) line += ` model=${textValue(f.model)}`;
+    if (f.requested) line += ` requested=${textValue(f.requested)}`;
+    if (f.alias) line += ` alias=${textValue(f.alias)}`;
     if (f.keySlot) line += ` key=${f.keySlot}/${f.keySlots}`;
     if (f.attempts) line += ` attempts=${f.attempts} upstream_ms=${f.upstreamMs}`;
     line += ` ms=${f.totalMs} bytes=${f.bytesOut}`;

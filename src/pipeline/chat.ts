@@ -29,7 +29,7 @@ import { whenAborted } from "./abort.ts";
 export async function completeChat(ctx: RouteContext, chat: ChatRequest): Promise<ChatCompletion> {
   const call = startCall(ctx, { ...chat, stream: false });
   try {
-    return relabel(await call.answer as ChatCompletion, call.backend);
+    return relabel(await call.answer as ChatCompletion, call.reported);
   } finally {
     call.settled();
     call.release();
@@ -58,8 +58,8 @@ export async function streamChat(
   const result = call.answer.then((a) => {
     trace.stream = a instanceof ReadableStream ? "native" : "synthesized";
     return a instanceof ReadableStream
-      ? relabelled(a, call.backend)
-      : synthesizedEvents(relabel(a, call.backend), options, writer);
+      ? relabelled(a, call.reported)
+      : synthesizedEvents(relabel(a, call.reported), options, writer);
   });
   let streaming = false;
   const stream = (keepAliveMs: number) => {
@@ -86,7 +86,7 @@ export async function streamChat(
       return stream(0);
     }
     trace.log.debug(
-      `${call.backend}/${trace.model}: upstream slow, committing to the event stream`,
+      `${trace.backend}/${trace.model}: upstream slow, committing to the event stream`,
     );
     return stream(config.keepAliveMs);
   } finally {
@@ -98,7 +98,8 @@ export async function streamChat(
 /** One backend call in flight, with what ends it. */
 interface Call {
   answer: Promise<Answer>;
-  backend: string;
+  /** The model a response reports, from the model the upstream says answered. */
+  reported: (served: string) => string;
   abort(reason: ApiError): void;
   /** The handler has returned: from now on `request.signal` is no hang-up. */
   settled(): void;
@@ -115,9 +116,20 @@ function startCall(ctx: RouteContext, chat: ChatRequest): Call {
       { param: "messages", code: "invalid_request" },
     );
   }
-  const route = config.router.resolve(config.forceModel ?? chat.model);
+  const plan = config.forceModel === undefined
+    ? config.router.plan(chat.model)
+    : { targets: [config.router.resolve(config.forceModel)] };
+  const route = plan.targets[0];
   trace.backend = route.backend.name;
   trace.model = route.model;
+  trace.requested = chat.model;
+  trace.alias = plan.alias;
+  // An alias is reported as asked for (unless `report_model: served`); anything else as the
+  // `backend/model` that answered, the ids `/v1/models` lists.
+  const requested = chat.model;
+  const reported = plan.alias !== undefined && config.reportModel === "requested"
+    ? () => requested
+    : (served: string) => `${route.backend.name}/${served}`;
 
   // The upstream call has its own controller: request.signal also fires after a response has
   // been sent, so it is only trusted as a hang-up until the handler returns.
@@ -138,31 +150,33 @@ function startCall(ctx: RouteContext, chat: ChatRequest): Call {
     stats: trace.stats,
     log: trace.log,
     onAttempt: trace.onAttempt,
+  }).then((a) => {
+    trace.servedBy = `${route.backend.name}/${route.model}`;
+    return a;
   });
   return {
     answer,
-    backend: route.backend.name,
+    reported,
     abort: (reason) => upstream.abort(reason),
     settled: () => request.signal.removeEventListener("abort", onHangUp),
     release,
   };
 }
 
-/** A live stream with every chunk's model reported with its backend prefix. */
-function relabelled(stream: ChunkStream, backend: string): ChunkStream {
+/** A live stream with every chunk's model reported as the client should see it. */
+function relabelled(stream: ChunkStream, reported: (served: string) => string): ChunkStream {
   return stream.pipeThrough(
     new TransformStream<StreamEvent, StreamEvent>({
       transform(event, controller) {
-        if ("chunk" in event) relabel(event.chunk, backend);
+        if ("chunk" in event) relabel(event.chunk, reported);
         controller.enqueue(event);
       },
     }),
   );
 }
 
-/** The model is reported with its backend prefix, the same id `/v1/models` lists. */
-function relabel<T extends { model: string }>(answer: T, backend: string): T {
-  answer.model = `${backend}/${answer.model}`;
+function relabel<T extends { model: string }>(answer: T, reported: (served: string) => string): T {
+  answer.model = reported(answer.model);
   return answer;
 }
 

@@ -17,6 +17,12 @@ export interface ChatTrace {
   backend?: string;
   /** The model as the backend knows it (prefix removed). */
   model?: string;
+  /** The model the client asked for. */
+  requested?: string;
+  /** The `models:` key the requested model matched, when it matched one. */
+  alias?: string;
+  /** `backend/model` of the backend model that answered, once one has. */
+  servedBy?: string;
   stats: AttemptStats;
   /** Set once the answer is committed to an event stream. */
   stream?: StreamMode;

@@ -1,12 +1,13 @@
 /**
- * `GET /v1/models` and `GET /v1/models/{id}`: every backend's models, ids prefixed with the
- * backend's name.
+ * `GET /v1/models` and `GET /v1/models/{id}`: the aliases of the `models:` map, each saying what
+ * it maps to, then every backend's models, ids prefixed with the backend's name.
  *
  * @module
  */
 
 import { ApiError, jsonResponse } from "../../canonical/errors.ts";
 import type { Config } from "../../config/config.ts";
+import type { AliasInfo } from "../../pipeline/router.ts";
 
 /** One entry of OpenAI's model list. */
 export interface ModelObject {
@@ -14,14 +15,19 @@ export interface ModelObject {
   object: "model";
   created: number;
   owned_by: string;
+  /** Aliases only: the backend models it stands for, in the order they are tried. */
+  maps_to?: string[];
+  /** Aliases only: true when the id is a pattern (`claude-*`) rather than one model. */
+  pattern?: boolean;
 }
 
 /**
- * Every backend's models as `<backend>/<model>`; never fails (backends fall back to catalogues).
+ * The aliases, then every backend's models as `<backend>/<model>`; never fails (backends fall
+ * back to catalogues).
  *
  * @example
  * ```ts
- * (await modelList(config)).map((m) => m.id); // ["internlm/internlm2.5-latest", …]
+ * (await modelList(config)).map((m) => m.id); // ["claude-*", "internlm/internlm2.5-latest", …]
  * ```
  */
 export async function modelList(config: Config): Promise<ModelObject[]> {
@@ -35,7 +41,18 @@ export async function modelList(config: Config): Promise<ModelObject[]> {
       }))
     ),
   );
-  return lists.flat();
+  return [...config.router.aliases().map(aliasModel), ...lists.flat()];
+}
+
+function aliasModel(alias: AliasInfo): ModelObject {
+  return {
+    id: alias.id,
+    object: "model",
+    created: 0,
+    owned_by: "llm-proxy",
+    maps_to: alias.targets,
+    pattern: alias.pattern,
+  };
 }
 
 /** `GET /v1/models`. */
@@ -43,14 +60,20 @@ export async function listModels(config: Config): Promise<Response> {
   return jsonResponse({ object: "list", data: await modelList(config) });
 }
 
-/** `GET /v1/models/{id}`: 404 `model_not_found` when no backend lists it. */
+/**
+ * `GET /v1/models/{id}`: a listed model, or an id a pattern of the map takes (`claude-opus-4-1`
+ * under `claude-*`), described as that alias; 404 `model_not_found` otherwise.
+ */
 export async function getModel(config: Config, id: string): Promise<Response> {
   const found = (await modelList(config)).find((m) => m.id === id);
-  if (!found) {
-    throw new ApiError(404, `model "${id}" does not exist`, {
-      param: "model",
-      code: "model_not_found",
-    });
+  if (found) return jsonResponse(found);
+  const plan = config.router.aliasFor(id);
+  if (plan) {
+    const targets = plan.targets.map((t) => `${t.backend.name}/${t.model}`);
+    return jsonResponse(aliasModel({ id, pattern: false, targets }));
   }
-  return jsonResponse(found);
+  throw new ApiError(404, `model "${id}" does not exist`, {
+    param: "model",
+    code: "model_not_found",
+  });
 }

@@ -1,0 +1,149 @@
+/**
+ * Routing fixtures: a proxy in front of two fake upstreams, `internlm` (type internlm) and
+ * `local` (type openai, streaming natively), with whatever `models:` map and settings a test
+ * gives, plus one way per front end to ask it for a model.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { FakeUpstream, type Responder } from "./fake_upstream.ts";
+import { parseSse, startProxy, type TestProxy } from "./proxy.ts";
+import type { Overrides } from "../src/config/config.ts";
+
+/** The two upstreams behind a {@link withRoutes} proxy. */
+export interface Upstreams {
+  internlm: FakeUpstream;
+  local: FakeUpstream;
+}
+
+/** Options of {@link withRoutes}. */
+export interface RoutesOptions {
+  /** YAML added at the top level (a `models:` map, `report_model`, …). */
+  extra?: string;
+  /** YAML added under `backends.internlm` / `backends.local` (indented by the fixture). */
+  internlm?: string;
+  local?: string;
+  overrides?: Overrides;
+  responders?: { internlm?: Responder; local?: Responder };
+}
+
+/** The issue's example map, with the chain on `gpt-*`. */
+export const EXAMPLE_MAP = `models:
+  "claude-*haiku*": internlm/intern-s1-mini
+  "claude-*":       internlm/intern-s1
+  "gpt-*":          [internlm/intern-s1, local/qwen3-32b]
+  "*":              internlm/intern-latest
+`;
+
+const indent = (yaml: string) => yaml.split("\n").map((l) => (l ? `    ${l}` : l)).join("\n");
+
+/**
+ * Runs `fn` against a proxy with backends `internlm` (the default) and `local`; closes all.
+ *
+ * @example
+ * ```ts
+ * await withRoutes({ extra: EXAMPLE_MAP }, async (proxy, { internlm }) => { ... });
+ * ```
+ */
+export async function withRoutes(
+  options: RoutesOptions,
+  fn: (proxy: TestProxy, ups: Upstreams) => Promise<void>,
+): Promise<void> {
+  const internlm = await FakeUpstream.start(options.responders?.internlm);
+  const local = await FakeUpstream.start(options.responders?.local);
+  local.streams = true;
+  try {
+    const configText = `backends:
+  internlm:
+    type: internlm
+    api_url: ${internlm.baseUrl}
+    api_keys: [internlm-key]
+${indent(options.internlm ?? "")}
+  local:
+    type: openai
+    api_url: ${local.baseUrl}
+    api_keys: [local-key]
+${indent(options.local ?? "")}
+default_backend: internlm
+${options.extra ?? ""}`;
+    // No env keys and no `upstream`: INTERNAI_API_BASE_URL would override the api_urls.
+    const proxy = await startProxy({ keys: [], configText, overrides: options.overrides });
+    try {
+      await fn(proxy, { internlm, local });
+    } finally {
+      await proxy.close();
+    }
+  } finally {
+    await internlm.close();
+    await local.close();
+  }
+}
+
+/** What a front end's answer said, as the tests compare it. */
+export interface Asked {
+  status: number;
+  /** The model the answer reports (every chunk's, for a stream: they must agree). */
+  model?: string;
+  content?: string;
+  headers: Headers;
+  /** The error message, for a non-2xx answer (or an error event in a stream). */
+  error?: string;
+}
+
+/** One way of asking for a model, per front end on main. */
+export interface FrontendCall {
+  name: string;
+  ask(
+    proxy: TestProxy,
+    model: string,
+    stream: boolean,
+    extra?: Record<string, unknown>,
+  ): Promise<Asked>;
+}
+
+/** OpenAI chat completions. */
+const openaiChat: FrontendCall = {
+  name: "openai_chat",
+  async ask(proxy, model, stream, extra = {}) {
+    const res = await fetch(`${proxy.baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: "Hello!" }],
+        stream,
+        ...extra,
+      }),
+    });
+    if (!res.ok) {
+      const body = await res.json();
+      return { status: res.status, headers: res.headers, error: body.error?.message };
+    }
+    if (!stream) {
+      const body = await res.json();
+      return {
+        status: res.status,
+        headers: res.headers,
+        model: body.model,
+        content: body.choices[0].message.content,
+      };
+    }
+    const data = parseSse(await res.text()).data;
+    const events = data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d));
+    const errorEvent = events.find((e) => e.error);
+    const chunks = events.filter((e) => !e.error);
+    const models = new Set(chunks.map((c) => c.model));
+    assert.ok(models.size <= 1, `chunks disagree on the model: ${[...models]}`);
+    return {
+      status: res.status,
+      headers: res.headers,
+      model: chunks[0]?.model,
+      content: chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""),
+      error: errorEvent?.error?.message,
+    };
+  },
+};
+
+/** Every front end the routing tests go through; a new dialect adds its own here. */
+export const FRONTEND_CALLS: readonly FrontendCall[] = [openaiChat];
