@@ -1,10 +1,13 @@
 /**
  * `deno task bench`: measures what llm-proxy adds to a request, side by side with the least a
- * proxy can cost on this runtime. Three servers run as separate processes on 127.0.0.1 — a fast
- * fake upstream, a bare pass-through (`bench/passthrough.ts`) and the proxy started the way users
- * start it (`deno task start`'s command) — and a load generator drives each in turn, several
- * rounds with the order rotating, so that the machine's noise hits every target alike. Figures
- * are medians over rounds; ratios are taken within a round, then their median.
+ * proxy can cost on this runtime. The servers run as separate processes on 127.0.0.1 — a fast
+ * fake upstream, a bare pass-through (`bench/passthrough.ts`), a minimal correct proxy
+ * (`bench/minimal_proxy.ts`) and the proxy started the way users start it (`deno task start`'s
+ * command, default log level, its log going to a file) — and a load generator drives each in
+ * turn, several rounds with the order rotating, so that the machine's noise hits every target
+ * alike. Besides latency, throughput and memory, the server's CPU time per request is read from
+ * `/proc`: on a shared machine it is the steadiest figure. Figures are medians over rounds;
+ * ratios are taken within a round, then their median. See `bench/targets.ts` for the targets.
  *
  * `--smoke` runs everything once, briefly, and checks only that it works (CI runs it); it prints
  * the report instead of writing `bench/RESULTS.md`.
@@ -19,17 +22,20 @@
  */
 
 import { parseArgs } from "node:util";
-import { chooseGenerator, type LoadGenerator, type LoadResult } from "./load.ts";
+import { chooseGenerator, type LoadGenerator } from "./load.ts";
 import {
   type BenchReport,
   loadAverage,
   machineInfo,
+  type MeasuredLoad,
   percentile,
-  renderReport,
   type RoundResult,
   type StreamTimings,
 } from "./report.ts";
-import { memoryOf, type Server, startServer } from "./servers.ts";
+import { renderReport } from "./render.ts";
+import { chatRequest } from "./requests.ts";
+import { cpuSeconds, memoryOf, type Server } from "./servers.ts";
+import { checkout, startTargets, type Target, writeBodies } from "./targets.ts";
 
 /** How long and how often; the full run stays under five minutes. */
 interface Plan {
@@ -43,77 +49,8 @@ interface Plan {
   connections: number;
 }
 
-const FULL: Plan = { rounds: 3, seconds: 5, streamSeconds: 4, warmupSeconds: 2, connections: 64 };
-/** With one more target (`--baseline`), shorter runs keep the whole under five minutes. */
-const FULL_WITH_BASELINE: Plan = { ...FULL, seconds: 4, streamSeconds: 3 };
+const FULL: Plan = { rounds: 3, seconds: 4, streamSeconds: 3, warmupSeconds: 2, connections: 64 };
 const SMOKE: Plan = { rounds: 1, seconds: 1, streamSeconds: 1, warmupSeconds: 0, connections: 64 };
-
-/** A realistic ~2 KB chat request: system prompt, a few turns, a tool, the usual sampling fields. */
-function chatRequest(stream: boolean): Record<string, unknown> {
-  const system = "You are a careful assistant for a team of backend engineers. Answer precisely, " +
-    "cite the relevant configuration keys, prefer short code examples over prose, and say so " +
-    "plainly when you are unsure instead of guessing. Keep answers under three hundred words.";
-  return {
-    model: "internlm/internlm2.5-latest",
-    messages: [
-      { role: "system", content: system },
-      {
-        role: "user",
-        content: "Our gateway returns 429 to some clients during the morning peak while others " +
-          "get through. We run four upstream keys in a round-robin pool with a sixty second " +
-          "cool-down. What should we look at first, and which metrics would confirm it?",
-      },
-      {
-        role: "assistant",
-        content: "Start with the per-key rate limits: if one key has a lower quota than the " +
-          "others, round-robin sends it the same share of traffic and it cools down first. " +
-          "Compare the 429 counts per key slot in the request log over the peak hour, and " +
-          "check whether the Retry-After values the upstream sends are longer than your " +
-          "configured cool-down. If all keys hit the limit together, the pool is simply too " +
-          "small for the peak and you need more keys or client-side backoff.",
-      },
-      {
-        role: "user",
-        content: "The counts per slot are even, and Retry-After is usually 20 seconds. The " +
-          "requests that fail are mostly long conversations with large system prompts. Could " +
-          "token-based limits explain this, and how would you restructure the pool or the " +
-          "clients so the long conversations stop failing? Please give a concrete config.",
-      },
-    ],
-    tools: [{
-      type: "function",
-      function: {
-        name: "get_rate_limits",
-        description: "Reads the current rate limits and usage of one upstream API key slot.",
-        parameters: {
-          type: "object",
-          properties: {
-            slot: { type: "integer", description: "1-based key slot, as in the request log" },
-            window: { type: "string", enum: ["minute", "hour", "day"] },
-          },
-          required: ["slot"],
-        },
-      },
-    }],
-    temperature: 0.7,
-    top_p: 0.95,
-    max_tokens: stream ? 1024 : 256,
-    user: "bench-client-0042",
-    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-  };
-}
-
-/** A target the load generator is pointed at. */
-interface Target {
-  /** Row label in the report. */
-  name: string;
-  server: Server;
-  url: string;
-  /** Measured with streaming requests too. */
-  streams: boolean;
-  /** The proxy at an earlier revision (`--baseline`). */
-  baseline?: boolean;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -126,7 +63,7 @@ async function main(): Promise<number> {
       baseline: { type: "string" },
     },
   });
-  const plan = values.smoke ? SMOKE : values.baseline ? FULL_WITH_BASELINE : FULL;
+  const plan = values.smoke ? SMOKE : FULL;
   const generatorChoice = values.generator;
   if (
     generatorChoice !== undefined && generatorChoice !== "wrk" && generatorChoice !== "autocannon"
@@ -146,52 +83,47 @@ async function main(): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-bench-" });
   const servers: Server[] = [];
   try {
-    const bodyFile = `${dir}/chat.json`;
-    const streamBodyFile = `${dir}/chat-stream.json`;
-    await Deno.writeTextFile(bodyFile, JSON.stringify(chatRequest(false)));
-    await Deno.writeTextFile(streamBodyFile, JSON.stringify(chatRequest(true)));
-
+    const bodies = await writeBodies(dir, chatRequest);
     const baseline = values.baseline === undefined ? undefined : {
       rev: values.baseline,
       root: await checkout(values.baseline, `${dir}/baseline`),
     };
-    const targets = await startTargets(servers, delayMs, baseline);
-    for (const t of targets) await verify(t, bodyFile, t.streams ? streamBodyFile : undefined);
+    const targets = await startTargets(servers, dir, bodies, delayMs, baseline);
+    for (const t of targets) await verify(t);
     const machine = await machineInfo(generator.name);
     log(`${generator.name}; ${plan.rounds} round(s); load average ${machine.loadBefore}`);
 
     if (plan.warmupSeconds > 0) {
       for (const t of targets) {
-        await load(generator, t, bodyFile, plan.connections, plan.warmupSeconds);
-        if (t.streams) await load(generator, t, streamBodyFile, plan.connections, 1);
+        await load(generator, t, false, plan.connections, plan.warmupSeconds);
+        if (t.streamBodyFile) await load(generator, t, true, plan.connections, 1);
       }
     }
     const rounds: RoundResult[] = [];
     for (let r = 0; r < plan.rounds; r++) {
       // Rotating the order spreads slow moments of the shared machine over all targets.
       const order = targets.map((_, i) => targets[(i + r) % targets.length]);
-      const streaming = order.filter((t) => t.streams);
+      const streaming = order.filter((t) => t.streamBodyFile);
       const round: RoundResult = { targets: {} };
       const row = (t: Target) => round.targets[t.name] ??= {};
-      for (const t of order) row(t).c1 = await load(generator, t, bodyFile, 1, plan.seconds);
+      // Variants share the proxy's process: their CPU per request at load is what they are for.
       for (const t of order) {
-        row(t).c64 = await load(generator, t, bodyFile, plan.connections, plan.seconds);
+        if (t.role !== "variant") row(t).c1 = await load(generator, t, false, 1, plan.seconds);
+      }
+      for (const t of order) {
+        row(t).c64 = await load(generator, t, false, plan.connections, plan.seconds);
       }
       for (const t of streaming) {
-        row(t).stream = await streamTimings(t.url, streamBodyFile, plan.streamSeconds);
+        if (t.role !== "variant") row(t).stream = await streamTimings(t, plan.streamSeconds);
       }
       for (const t of streaming) {
-        row(t).streamC64 = await load(
-          generator,
-          t,
-          streamBodyFile,
-          plan.connections,
-          plan.streamSeconds,
-        );
+        row(t).streamC64 = await load(generator, t, true, plan.connections, plan.streamSeconds);
       }
       for (const t of targets) row(t).memory = memoryOf(t.server.pid);
       round.load = loadAverage(1);
       rounds.push(round);
+      // The logs grow by megabytes a round; what was written is not needed again.
+      for (const t of targets) if (t.logFile) await Deno.truncate(t.logFile);
       log(`round ${r + 1}/${plan.rounds} done`);
     }
 
@@ -199,11 +131,15 @@ async function main(): Promise<number> {
       machine: { ...machine, loadAfter: (await machineInfo(generator.name)).loadAfter },
       plan: {
         ...plan,
-        requestBytes: (await Deno.stat(bodyFile)).size,
-        streamRequestBytes: (await Deno.stat(streamBodyFile)).size,
+        requestBytes: (await Deno.stat(bodies.chat)).size,
+        streamRequestBytes: (await Deno.stat(bodies.chatStream)).size,
         delayMs,
       },
-      targets: targets.map(({ name, streams, baseline }) => ({ name, streams, baseline })),
+      targets: targets.map(({ name, role, streamBodyFile }) => ({
+        name,
+        role,
+        streams: streamBodyFile !== undefined,
+      })),
       rounds,
     };
     const markdown = renderReport(report);
@@ -227,155 +163,67 @@ async function main(): Promise<number> {
   }
 }
 
-/**
- * The upstream, the pass-through and the proxy (also at log level info, to price logging, and as
- * it was at `baseline.rev`, when given).
- */
-async function startTargets(
-  servers: Server[],
-  delayMs: number,
-  baseline: { rev: string; root: string } | undefined,
-): Promise<Target[]> {
-  const started = async (spec: Parameters<typeof startServer>[0]) => {
-    const s = await startServer(spec);
-    servers.push(s);
-    return s;
-  };
-  const here = (file: string) => new URL(file, import.meta.url).pathname;
-  const upstream = await started({
-    name: "upstream",
-    args: ["run", "--allow-net", here("fake_upstream.ts"), "--port", "{port}"]
-      .concat(delayMs > 0 ? ["--delay-ms", String(delayMs)] : []),
-  });
-  const pass = await started({
-    name: "pass-through",
-    args: ["run", "--allow-net", here("passthrough.ts"), "{port}", upstream.origin],
-  });
-  const proxyEnv = {
-    INTERNAI_API_BASE_URL: `${upstream.origin}/api/v1`,
-    INTERNAI_API_KEY: "bench-dummy-key",
-  };
-  const proxyArgs = (level: string, root = ROOT) => [
-    ...startCommand(root),
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "{port}",
-    "--log-level",
-    level,
-  ];
-  const proxy = await started({
-    name: "llm-proxy",
-    args: proxyArgs("warn"),
-    env: proxyEnv,
-    cwd: ROOT,
-  });
-  // Its request log goes to /dev/null: this prices formatting and writing a line per request.
-  const proxyInfo = await started({
-    name: "llm-proxy, info log",
-    args: proxyArgs("info"),
-    env: proxyEnv,
-    keepStderr: false,
-    cwd: ROOT,
-  });
-  const before = baseline && await started({
-    name: `llm-proxy @${baseline.rev}`,
-    args: proxyArgs("warn", baseline.root),
-    env: proxyEnv,
-    cwd: baseline.root,
-  });
-  const chat = (s: Server, prefix: string) => `${s.origin}${prefix}/chat/completions`;
-  return [
-    { name: "upstream, direct", server: upstream, url: chat(upstream, "/api/v1"), streams: true },
-    { name: "bare pass-through", server: pass, url: chat(pass, "/api/v1"), streams: true },
-    { name: "llm-proxy", server: proxy, url: chat(proxy, "/v1"), streams: true },
-    { name: "llm-proxy, info log", server: proxyInfo, url: chat(proxyInfo, "/v1"), streams: false },
-    ...(before
-      ? [{
-        name: before.name,
-        server: before,
-        url: chat(before, "/v1"),
-        streams: true,
-        baseline: true,
-      }]
-      : []),
-  ];
-}
-
-const ROOT = new URL("../", import.meta.url).pathname;
-
-/** Extracts git revision `rev` of this repository into `into`; returns that directory. */
-async function checkout(rev: string, into: string): Promise<string> {
-  await Deno.mkdir(into, { recursive: true });
-  const tar = `${into}.tar`;
-  for (
-    const [cmd, args] of [
-      ["git", ["-C", ROOT, "archive", "--format=tar", "-o", tar, rev]],
-      ["tar", ["-xf", tar, "-C", into]],
-    ] as const
-  ) {
-    const out = await new Deno.Command(cmd, { args: [...args], stdin: "null" }).output();
-    if (!out.success) {
-      throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  }
-  return into;
+function post(url: string, file: string): Promise<Response> {
+  return Deno.readFile(file).then((body) =>
+    fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })
+  );
 }
 
 /**
- * The arguments after `deno` of the `start` task in `root`'s deno.json: the proxy as users run
- * it (relative paths in it are relative to `root`, where the process is started).
+ * One request of each kind must succeed before anything is timed, and a proxy whose log goes to
+ * a file must have written the request's line there (the log is on, as deployed).
  */
-function startCommand(root: string): string[] {
-  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
-  const words = start.split(/\s+/);
-  if (words[0] !== "deno" || words[1] !== "run") {
-    throw new Error(`${root}/deno.json's start task is not "deno run …": ${start}`);
-  }
-  return words.slice(1);
-}
-
-/** One request of each kind must succeed before anything is timed. */
-async function verify(t: Target, bodyFile: string, streamBodyFile?: string): Promise<void> {
-  const post = (file: string) =>
-    Deno.readFile(file).then((body) =>
-      fetch(t.url, { method: "POST", headers: { "content-type": "application/json" }, body })
-    );
-  const res = await post(bodyFile);
+async function verify(t: Target): Promise<void> {
+  const res = await post(t.url, t.bodyFile);
   const text = await res.text();
-  const content = res.ok ? JSON.parse(text).choices?.[0]?.message?.content : undefined;
+  const content = res.ok ? t.answerText(JSON.parse(text)) : undefined;
   if (typeof content !== "string" || content.length < 500) {
     throw new Error(`${t.name}: unexpected answer ${res.status}: ${text.slice(0, 300)}`);
   }
-  if (!streamBodyFile) return;
-  const sres = await post(streamBodyFile);
-  const stext = await sres.text();
-  if (!sres.ok || !stext.endsWith("data: [DONE]\n\n") || stext.split("\ndata: ").length < 100) {
-    throw new Error(`${t.name}: unexpected stream ${sres.status}: ${stext.slice(0, 300)}`);
+  if (t.streamBodyFile) {
+    const sres = await post(t.streamUrl ?? t.url, t.streamBodyFile);
+    const stext = await sres.text();
+    if (!sres.ok || !stext.endsWith(t.streamEnd) || stext.split("\ndata: ").length < 100) {
+      throw new Error(`${t.name}: unexpected stream ${sres.status}: ${stext.slice(0, 300)}`);
+    }
+  }
+  if (t.logFile) {
+    const until = Date.now() + 10_000;
+    const logged = async () => / 200 .*request_id=/.test(await Deno.readTextFile(t.logFile!));
+    while (!(await logged())) {
+      if (Date.now() > until) throw new Error(`${t.name}: no request line in ${t.logFile}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
 
+/** A load run, with the server's CPU time per request over it. */
 async function load(
   generator: LoadGenerator,
   t: Target,
-  bodyFile: string,
+  stream: boolean,
   connections: number,
   seconds: number,
-): Promise<LoadResult> {
-  return await generator.run({ url: t.url, bodyFile, connections, seconds });
+): Promise<MeasuredLoad> {
+  const cpuBefore = cpuSeconds(t.server.pid);
+  const result = await generator.run({
+    url: stream ? t.streamUrl ?? t.url : t.url,
+    bodyFile: stream ? t.streamBodyFile! : t.bodyFile,
+    connections,
+    seconds,
+  });
+  const cpu = cpuSeconds(t.server.pid) - cpuBefore;
+  return { ...result, cpuUs: (cpu * 1e6) / result.requests };
 }
 
 /**
  * Sequential streaming requests for `seconds`, timed from sending to the first body chunk and to
- * the end of the body (which must be `data: [DONE]`). The client is the same for every target,
- * so its own cost cancels out of the differences.
+ * the end of the body (which must be the dialect's closing event). The client is the same for
+ * every target, so its own cost cancels out of the differences.
  */
-async function streamTimings(
-  url: string,
-  bodyFile: string,
-  seconds: number,
-): Promise<StreamTimings> {
-  const body = await Deno.readFile(bodyFile);
+async function streamTimings(t: Target, seconds: number): Promise<StreamTimings> {
+  const url = t.streamUrl ?? t.url;
+  const body = await Deno.readFile(t.streamBodyFile!);
   const ttfb: number[] = [];
   const done: number[] = [];
   const decoder = new TextDecoder();
@@ -391,11 +239,11 @@ async function streamTimings(
     let tail = "";
     for await (const chunk of res.body!) {
       if (first === 0) first = performance.now();
-      tail = (tail + decoder.decode(chunk)).slice(-32);
+      tail = (tail + decoder.decode(chunk)).slice(-64);
     }
     const ended = performance.now();
-    if (!res.ok || !tail.endsWith("data: [DONE]\n\n")) {
-      throw new Error(`stream from ${url} ended without [DONE] (${res.status}): ${tail}`);
+    if (!res.ok || !tail.endsWith(t.streamEnd)) {
+      throw new Error(`stream from ${url} ended badly (${res.status}): ${tail}`);
     }
     ttfb.push(first - started);
     done.push(ended - started);

@@ -23,6 +23,11 @@ export interface ServerSpec {
   env?: Record<string, string>;
   /** Keep the process's stderr (shown if it dies); false sends it to /dev/null. */
   keepStderr?: boolean;
+  /**
+   * Append the process's stderr to this file instead (a log written to disk, as deployed); the
+   * file's tail is shown if it dies.
+   */
+  stderrFile?: string;
   /** Working directory: where Deno looks for the `deno.json` that applies. */
   cwd?: string;
 }
@@ -52,18 +57,31 @@ export async function startServer(spec: ServerSpec): Promise<Server> {
   const env = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([name]) => !STRIPPED_ENV.test(name)),
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: spec.args.map((a) => a.replaceAll("{port}", String(port))),
+  const args = spec.args.map((a) => a.replaceAll("{port}", String(port)));
+  const toFile = spec.stderrFile !== undefined;
+  // Deno.Command cannot open a file for a child's stderr: a shell does, then `exec`s the server
+  // (same pid, so its memory and CPU figures are the server's own).
+  const child = new Deno.Command(toFile ? "sh" : Deno.execPath(), {
+    args: toFile
+      ? ["-c", 'exec 2>>"$0"; exec "$@"', spec.stderrFile!, Deno.execPath(), ...args]
+      : args,
     env: { ...env, ...spec.env },
     clearEnv: true,
     cwd: spec.cwd,
     stdin: "null",
     stdout: "null",
-    stderr: spec.keepStderr === false ? "null" : "piped",
+    stderr: spec.keepStderr === false || toFile ? "null" : "piped",
   }).spawn();
   // Drained continuously (a full pipe would stall the server), only the tail is kept.
   let tail = "";
-  const drained = spec.keepStderr !== false
+  const tailOfFile = () => {
+    try {
+      tail = Deno.readTextFileSync(spec.stderrFile!).slice(-4000);
+    } catch {
+      // Not written yet.
+    }
+  };
+  const drained = spec.keepStderr !== false && !toFile
     ? child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
       new WritableStream({ write: (s) => void (tail = (tail + s).slice(-4000)) }),
     ).catch(() => {})
@@ -87,6 +105,7 @@ export async function startServer(spec: ServerSpec): Promise<Server> {
   for (;;) {
     if (exited) {
       await drained;
+      if (toFile) tailOfFile();
       throw new Error(`${spec.name} exited during start-up (${(await status).code}):\n${tail}`);
     }
     try {
@@ -95,6 +114,7 @@ export async function startServer(spec: ServerSpec): Promise<Server> {
     } catch {
       if (Date.now() > giveUp) {
         await server.stop();
+        if (toFile) tailOfFile();
         throw new Error(`${spec.name} did not listen on port ${port} within 30 s:\n${tail}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -121,4 +141,24 @@ export function memoryOf(pid: number): Memory {
     return m ? Number(m[1]) / 1024 : NaN;
   };
   return { rssMiB: field("VmRSS"), peakMiB: field("VmHWM") };
+}
+
+/** Clock ticks per second of `/proc/PID/stat`'s CPU times (`getconf CLK_TCK`: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time a process has used so far, user and system, all its threads, in seconds (Linux
+ * `/proc/PID/stat`, 10 ms resolution); NaN where it is not available.
+ */
+export function cpuSeconds(pid: number): number {
+  let stat = "";
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return NaN;
+  }
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
