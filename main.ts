@@ -61,6 +61,8 @@ async function main(args: string[]): Promise<void> {
  */
 function serve(config: Config): void {
   const { log } = config;
+  // The log is written asynchronously: every line must be out before the process is.
+  const exitFlushed = (code: number) => log.flush().finally(() => Deno.exit(code));
   const drainDeadline = new AbortController();
   let server: Deno.HttpServer;
   try {
@@ -87,7 +89,7 @@ function serve(config: Config): void {
     drainDeadline.abort();
     setTimeout(() => {
       log.warn("requests still open after the drain deadline; exiting");
-      Deno.exit(0);
+      exitFlushed(0);
     }, FLUSH_GRACE_MS);
   };
   watchShutdownRequests((reason) => {
@@ -98,7 +100,7 @@ function serve(config: Config): void {
     deadlineTimer = setTimeout(endInFlight, config.drainTimeoutMs);
     server.shutdown().then(() => {
       log.info("drained; exiting");
-      Deno.exit(0);
+      exitFlushed(0);
     });
   });
 }

@@ -1,10 +1,13 @@
 /**
- * Leveled logging to one line sink (stderr by default), as readable text or as one JSON object
- * per line. The core writes only through this, so the runtime and the format stay swappable.
- * Keys never reach it: callers pass slot numbers.
+ * Leveled logging to one line sink (stderr by default, through a {@link LogBuffer}: batched,
+ * asynchronous writes), as readable text or as one JSON object per line. The core writes only
+ * through this, so the runtime and the format stay swappable. Keys never reach it: callers pass
+ * slot numbers.
  *
  * @module
  */
+
+import { type LineSink, stderrBuffer } from "./log_buffer.ts";
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -54,24 +57,37 @@ const BARE_VALUE = /^[!#-~]+$/;
  * const log = new Logger("info", undefined, "json");
  * log.warn("no InternLM keys configured");
  * log.forRequest("3f0c9a").info("this line carries request_id 3f0c9a");
+ * await log.flush(); // before exiting
  * ```
  */
 export class Logger {
   readonly #rank: number;
+  readonly #sink: LineSink;
 
-  /** `requestId`, when given, goes on every line; see {@link Logger.forRequest}. */
+  /**
+   * Lines go to `sink` (a function, or a {@link LineSink} that can be flushed); by default to
+   * stderr, buffered. `requestId`, when given, goes on every line; see {@link Logger.forRequest}.
+   */
   constructor(
     readonly level: LogLevel,
-    private readonly sink: (line: string) => void = (line) => console.error(line),
+    sink?: LineSink | ((line: string) => void),
     readonly format: LogFormat = "text",
     readonly requestId?: string,
   ) {
     this.#rank = LOG_LEVELS.indexOf(level);
+    this.#sink = typeof sink === "function"
+      ? { write: sink }
+      : sink ?? stderrBuffer(format, (n) => this.#line("warn", droppedMessage(n)));
   }
 
   /** A logger writing to the same sink whose every line carries `requestId`. */
   forRequest(requestId: string): Logger {
-    return new Logger(this.level, this.sink, this.format, requestId);
+    return new Logger(this.level, this.#sink, this.format, requestId);
+  }
+
+  /** Resolves once every line logged so far has been written out. */
+  flush(): Promise<void> {
+    return this.#sink.flush?.() ?? Promise.resolve();
   }
 
   enabled(level: LogLevel): boolean {
@@ -102,7 +118,7 @@ export class Logger {
     const level = f.status >= 500 ? "error" : "info";
     if (!this.enabled(level)) return;
     if (this.format === "json") {
-      return this.sink(JSON.stringify({
+      return this.#sink.write(JSON.stringify({
         time: new Date().toISOString(),
         level,
         msg: "request",
@@ -137,23 +153,27 @@ export class Logger {
     line += ` ms=${f.totalMs} bytes=${f.bytesOut}`;
     if (f.stream) line += ` stream=${f.stream}`;
     if (f.error) line += ` error=${JSON.stringify(f.error)}`;
-    this.#write(level, line);
+    this.#sink.write(this.#line(level, line));
   }
 
   #message(level: LogLevel, message: string): void {
-    if (!this.enabled(level)) return;
+    if (this.enabled(level)) this.#sink.write(this.#line(level, message));
+  }
+
+  /** A message line in the logger's format. */
+  #line(level: LogLevel, message: string): string {
     if (this.format === "json") {
       const line: Record<string, string> = { time: new Date().toISOString(), level, msg: message };
       if (this.requestId) line.request_id = this.requestId;
-      return this.sink(JSON.stringify(line));
+      return JSON.stringify(line);
     }
-    this.#write(level, message);
-  }
-
-  #write(level: LogLevel, message: string): void {
     const id = this.requestId ? ` request_id=${this.requestId}` : "";
-    this.sink(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${id}`);
+    return `${new Date().toISOString()} ${level.toUpperCase()} ${message}${id}`;
   }
+}
+
+function droppedMessage(dropped: number): string {
+  return `${dropped} log line(s) dropped: the log's destination is slower than the proxy`;
 }
 
 /** A client-chosen value (a model name, say) quoted when it holds spaces, quotes or newlines. */

@@ -1,0 +1,114 @@
+/**
+ * `deno run -A bench/ab.ts REV [REV…]`: a quick same-run A/B of the proxy at git revisions
+ * (`.` is the work tree), for judging one optimisation on a shared, noisy machine. Every
+ * revision runs as its own process (as `deno task start` runs it, default log level, log to a
+ * file) in front of one fake upstream; wrk drives them in alternating order, several rounds, and
+ * the report gives each one's median req/s and server CPU per request (the steadier figure),
+ * JSON and stream, with the ratio to the first revision.
+ *
+ * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] REV [REV…]`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { chooseGenerator } from "./load.ts";
+import { median } from "./report.ts";
+import { chatRequest } from "./requests.ts";
+import { cpuSeconds, type Server, startServer } from "./servers.ts";
+import { checkout, writeBodies } from "./targets.ts";
+
+const HERE = new URL("../", import.meta.url).pathname;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      rounds: { type: "string", default: "5" },
+      seconds: { type: "string", default: "3" },
+    },
+  });
+  if (positionals.length === 0) throw new Error("usage: ab.ts [--rounds N] [--seconds S] REV…");
+  const generator = await chooseGenerator("wrk", (l) => console.error(`ab: ${l}`));
+  const dir = await Deno.makeTempDir({ prefix: "llm-proxy-ab-" });
+  const servers: Server[] = [];
+  try {
+    const bodies = await writeBodies(dir, chatRequest);
+    const upstream = await startServer({
+      name: "upstream",
+      args: ["run", "--allow-net", `${HERE}bench/fake_upstream.ts`, "--port", "{port}"],
+    });
+    servers.push(upstream);
+    const proxies: { rev: string; server: Server; logFile: string }[] = [];
+    for (const [i, rev] of positionals.entries()) {
+      const root = rev === "." ? HERE : await checkout(rev, `${dir}/rev${i}`);
+      const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
+      const server = await startServer({
+        name: rev,
+        args: [...start.split(/\s+/).slice(1), "--host", "127.0.0.1", "--port", "{port}"],
+        env: {
+          INTERNAI_API_BASE_URL: `${upstream.origin}/api/v1`,
+          INTERNAI_API_KEY: "bench-dummy-key",
+        },
+        cwd: root,
+        stderrFile: `${dir}/rev${i}.log`,
+      });
+      servers.push(server);
+      proxies.push({ rev, server, logFile: `${dir}/rev${i}.log` });
+    }
+    const rounds = Number(values.rounds);
+    const seconds = Number(values.seconds);
+    const kinds = [["JSON", bodies.chat], ["stream", bodies.chatStream]] as const;
+    const results = new Map<string, { rps: number[]; cpu: number[] }>();
+    for (let r = 0; r <= rounds; r++) {
+      for (const [kind, bodyFile] of kinds) {
+        const order = r % 2 ? [...proxies].reverse() : proxies;
+        for (const { rev, server } of order) {
+          const before = cpuSeconds(server.pid);
+          const res = await generator.run({
+            url: `${server.origin}/v1/chat/completions`,
+            bodyFile,
+            connections: 64,
+            seconds: r === 0 ? 1 : seconds,
+          });
+          const cpu = cpuSeconds(server.pid) - before;
+          if (res.errors > 0) throw new Error(`${rev} ${kind}: ${res.errors} errors`);
+          // Round 0 is the JIT's warm-up.
+          if (r === 0) continue;
+          const entry = results.get(`${kind} ${rev}`) ?? { rps: [], cpu: [] };
+          entry.rps.push(res.rps);
+          entry.cpu.push((cpu * 1e6) / res.requests);
+          results.set(`${kind} ${rev}`, entry);
+        }
+      }
+      for (const { logFile } of proxies) await Deno.truncate(logFile);
+    }
+    const lines = [
+      `load average ${
+        Deno.readTextFileSync("/proc/loadavg").trim()
+      }; ${rounds} rounds of ${seconds} s, c=64`,
+      "",
+      "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first |",
+      "| --- | --- | --: | --: | --: | --: |",
+    ];
+    // Ratios are paired within a round, then their median: drift between rounds cancels.
+    const ratios = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]));
+    for (const [kind] of kinds) {
+      const first = results.get(`${kind} ${positionals[0]}`)!;
+      for (const rev of positionals) {
+        const e = results.get(`${kind} ${rev}`)!;
+        lines.push(
+          `| ${kind} | ${rev} | ${Math.round(median(e.rps))} | ${median(e.cpu).toFixed(0)} µs ` +
+            `| ${ratios(e.rps, first.rps).toFixed(3)}× | ${ratios(e.cpu, first.cpu).toFixed(3)}× |`,
+        );
+      }
+    }
+    console.log(lines.join("\n"));
+  } finally {
+    for (const s of servers.reverse()) await s.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();
