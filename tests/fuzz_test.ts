@@ -230,6 +230,44 @@ function makeCase(g: Gen): Case {
   return { kind, method: "POST", path: g.pick(CHAT_PATHS), headers, body: body(g) };
 }
 
+/**
+ * Sends `cases` with {@link CONCURRENCY} in flight; every answer must be a 4xx JSON error whose
+ * body passes `check` (HEAD answers have none).
+ */
+async function sendAll(
+  proxy: TestProxy,
+  cases: Case[],
+  check: (body: unknown) => void,
+): Promise<{ byStatus: Map<number, number>; failures: string[] }> {
+  const byStatus = new Map<number, number>();
+  const failures: string[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < cases.length) {
+      const c = cases[next++];
+      let status = 0;
+      try {
+        const res = await fetch(`${proxy.origin}${c.path}`, {
+          method: c.method,
+          headers: c.headers,
+          body: c.body,
+        });
+        status = res.status;
+        const text = await res.text();
+        if (c.method !== "HEAD") check(JSON.parse(text));
+        assert.equal(res.headers.get("content-type"), "application/json");
+      } catch (err) {
+        failures.push(`${c.kind} ${c.method} ${c.path}: ${status} ${(err as Error).message}`);
+      }
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+      if (status < 400 || status > 499) {
+        failures.push(`${c.kind} ${c.method} ${c.path}: status ${status}`);
+      }
+    }
+  }));
+  return { byStatus, failures };
+}
+
 Deno.test("fuzz: 10 000 malformed requests → all 4xx in OpenAI's shape, no crash, /health after", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") || 20_261_125);
   console.log(`fuzz: seed ${seed} (replay with FUZZ_SEED=${seed})`);
@@ -243,34 +281,13 @@ Deno.test("fuzz: 10 000 malformed requests → all 4xx in OpenAI's shape, no cra
     // Info, not debug: ten thousand requests' worth of debug lines would only slow the run.
     overrides: { logLevel: "info" },
   });
-  const byStatus = new Map<number, number>();
+  let byStatus = new Map<number, number>();
   const byKind = new Map<string, number>();
-  const failures: string[] = [];
-  let next = 0;
+  let failures: string[] = [];
   try {
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < cases.length) {
-        const c = cases[next++];
-        byKind.set(c.kind, (byKind.get(c.kind) ?? 0) + 1);
-        let status = 0;
-        try {
-          const res = await fetch(`${proxy.origin}${c.path}`, {
-            method: c.method,
-            headers: c.headers,
-            body: c.body,
-          });
-          status = res.status;
-          const text = await res.text();
-          if (c.method !== "HEAD") assertSchema("ErrorResponse", JSON.parse(text));
-          assert.equal(res.headers.get("content-type"), "application/json");
-        } catch (err) {
-          failures.push(`${c.kind} ${c.method} ${c.path}: ${status} ${(err as Error).message}`);
-        }
-        byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-        if (status < 400 || status > 499) {
-          failures.push(`${c.kind} ${c.method} ${c.path}: status ${status}`);
-        }
-      }
+    for (const c of cases) byKind.set(c.kind, (byKind.get(c.kind) ?? 0) + 1);
+    ({ byStatus, failures } = await sendAll(proxy, cases, (body) => {
+      assertSchema("ErrorResponse", body);
     }));
     const health = await fetch(`${proxy.origin}/health`);
     assert.equal(health.status, 200, "/health after the fuzz");
@@ -334,4 +351,175 @@ Deno.test("limits: the documented defaults hold (10 MiB body, 2048 messages, dep
   console.log(
     "limits: 10 MiB body ok / +1 byte 413; 2048 messages ok / 2049 400; depth 64 ok / 65 400; 32 MiB answer cap → 502",
   );
+});
+
+// --- Anthropic Messages: the same kinds of malformed input on its routes, every answer a 4xx in
+// Anthropic's error shape, nothing upstream.
+
+const ANTHROPIC_PATHS = [
+  "/v1/messages",
+  "/v1/messages?beta=true",
+  "/v1/messages/",
+  "/v1/messages/count_tokens",
+  "/v1/messages/count_tokens?beta=true",
+];
+
+function anthropicBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: "claude-sonnet-4-5",
+    max_tokens: 1024,
+    system: [{ type: "text", text: "be brief", cache_control: { type: "ephemeral" } }],
+    messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }],
+    ...extra,
+  };
+}
+
+const userBlock = (block: unknown) => ({ messages: [{ role: "user", content: [block] }] });
+
+/** Bodies the Anthropic validator must refuse, each otherwise valid. */
+const ANTHROPIC_WRONG: Array<(g: Gen) => Record<string, unknown>> = [
+  (g) => ({ model: g.pick([42, true, null, [], {}, ""]) }),
+  (g) => ({ messages: g.pick([[], "hi", 42, null, {}, true, [null], ["hi"], [[]]]) }),
+  (g) => ({ messages: [{ role: g.pick(["tool", "", 1, null, "function"]), content: "hi" }] }),
+  (g) => ({ messages: [{ role: "user", content: g.pick([42, true, {}, null, 1.5]) }] }),
+  (g) => userBlock(g.pick(["text", 42, null, [], { text: "no type" }, { type: 7 }])),
+  (g) => userBlock({ type: "text", text: g.pick([42, null, [], {}]) }),
+  (g) => userBlock({ type: "image", source: g.pick([null, "x", {}, { type: "file" }]) }),
+  (g) =>
+    userBlock({
+      type: "image",
+      source: { type: "base64", media_type: "image/png", data: g.pick([1, null, {}]) },
+    }),
+  (g) => userBlock({ type: "image", source: { type: "url", url: g.pick([1, null, []]) } }),
+  (g) => userBlock({ type: "tool_result", tool_use_id: g.pick([1, null, {}]), content: "x" }),
+  (g) => userBlock({ type: "tool_result", tool_use_id: "t", content: g.pick([1, {}, true]) }),
+  (g) => userBlock({ type: "tool_result", tool_use_id: "t", is_error: g.pick(["yes", 1, null]) }),
+  (g) =>
+    userBlock({
+      type: "tool_result",
+      tool_use_id: "t",
+      content: [g.pick([1, "x", { type: "text", text: 2 }])],
+    }),
+  (g) => ({
+    messages: [{
+      role: "assistant",
+      content: [g.pick([
+        { type: "tool_use", id: 1, name: "W", input: {} },
+        { type: "tool_use", id: "t", name: null, input: {} },
+        { type: "tool_use", id: "t", name: "W", input: g.pick(["{}", [], null, 1]) },
+        { type: "thinking", thinking: g.pick([1, null, {}]) },
+        { type: "redacted_thinking", data: g.pick([1, null, {}]) },
+      ])],
+    }],
+  }),
+  (g) => ({ system: g.pick([42, true, {}, [1], [{ type: "text", text: 5 }]]) }),
+  (g) => ({ max_tokens: g.pick(["100", 0, -1, 1.5, true, [], {}, null]) }),
+  (g) => ({ temperature: g.pick(["hot", null, [], {}, true]) }),
+  (g) => ({ top_p: g.pick(["x", null, [], {}]) }),
+  (g) => ({ top_k: g.pick(["5", -1, 1.5, null]) }),
+  (g) => ({ stop_sequences: g.pick(["END", [1], null, {}, [null]]) }),
+  (g) => ({ stream: g.pick(["yes", 1, 0, null, [], {}]) }),
+  (g) => ({ metadata: g.pick(["x", 1, [], { user_id: 5 }, null]) }),
+  (g) => ({
+    tools: g.pick([{}, "fn", 42, null, [1], [{ name: 1 }], [{ name: "a" }], [{
+      name: "a",
+      input_schema: "x",
+    }]]),
+  }),
+  (g) => ({
+    tool_choice: g.pick(["auto", 1, null, { type: "sometimes" }, { type: "tool" }, {
+      type: "auto",
+      disable_parallel_tool_use: "no",
+    }]),
+  }),
+  (g) => ({
+    thinking: g.pick(["on", 1, null, { type: "deep" }, { type: "enabled", budget_tokens: "1k" }]),
+  }),
+];
+
+function anthropicCase(g: Gen): Case {
+  const headers = oddHeaders(g);
+  const path = g.pick(ANTHROPIC_PATHS);
+  const roll = g.int(10);
+  if (roll === 0) {
+    const method = g.pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]);
+    const hasBody = method !== "GET" && method !== "HEAD";
+    return {
+      kind: "anthropic: wrong method",
+      method,
+      path,
+      headers,
+      body: hasBody ? g.text(50) : undefined,
+    };
+  }
+  const body = (kind: string, text: string | Uint8Array<ArrayBuffer>): Case => ({
+    kind: `anthropic: ${kind}`,
+    method: "POST",
+    path,
+    headers,
+    body: text,
+  });
+  if (roll <= 4) {
+    return body("wrong type", JSON.stringify(anthropicBody(g.pick(ANTHROPIC_WRONG)(g))));
+  }
+  if (roll === 5) {
+    const full = JSON.stringify(anthropicBody({ stream: g.int(2) === 0 }));
+    return body("truncated JSON", full.slice(0, g.int(full.length - 1)));
+  }
+  if (roll === 6) {
+    const size = g.int(2) === 0 ? MAX_BODY + 1 + g.int(MAX_BODY) : MAX_BODY - 400;
+    return body("huge string", JSON.stringify(anthropicBody({ temperature: "x".repeat(size) })));
+  }
+  if (roll === 7) return body("deep nesting", deepNesting(g));
+  if (roll === 8) {
+    const json = new TextEncoder().encode(JSON.stringify(anthropicBody({ max_tokens: "x" })));
+    const at = 1 + g.int(json.length - 2);
+    return body(
+      "invalid UTF-8",
+      Uint8Array.from([...json.slice(0, at), 0xff, 0xfe, ...json.slice(at)]),
+    );
+  }
+  return body(
+    "random or not an object",
+    g.pick([
+      () => g.bytes(g.int(1024)),
+      () => g.text(g.int(1024)),
+      () => g.pick(["[]", "null", "42", '"m"', "[{}]"]),
+    ])(),
+  );
+}
+
+function assertAnthropicError(value: unknown): void {
+  const body = value as { type?: unknown; error?: { type?: unknown; message?: unknown } };
+  assert.deepEqual(Object.keys(body), ["type", "error"]);
+  assert.equal(body.type, "error");
+  assert.equal(typeof body.error?.type, "string");
+  assert.equal(typeof body.error?.message, "string");
+}
+
+Deno.test("fuzz: 10 000 malformed Anthropic requests → all 4xx in Anthropic's shape, none upstream", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") || 20_261_201);
+  console.log(`fuzz (anthropic): seed ${seed} (replay with FUZZ_SEED=${seed})`);
+  const g = new Gen(prng(seed));
+  const cases = Array.from({ length: REQUESTS }, () => anthropicCase(g));
+  const up = await FakeUpstream.start(() => completion("must not be called"));
+  const proxy = await startProxy({
+    upstream: up.baseUrl,
+    configText: `limits:\n  max_body_bytes: ${MAX_BODY}\n`,
+    overrides: { logLevel: "info" },
+  });
+  let byStatus = new Map<number, number>();
+  let failures: string[] = [];
+  try {
+    ({ byStatus, failures } = await sendAll(proxy, cases, assertAnthropicError));
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+  console.log(
+    `fuzz (anthropic): by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`,
+  );
+  assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failures (seed ${seed})`);
+  assert.equal(proxy.logs.filter((l) => l.includes("unexpected error")).length, 0);
+  assert.equal(up.chatRequests().length, 0, "nothing reached the upstream");
 });

@@ -5,7 +5,8 @@
  */
 
 import type { Frontend } from "./frontend.ts";
+import { anthropic } from "./anthropic/frontend.ts";
 import { openAIChat } from "./openai_chat/frontend.ts";
 
 /** Every front end, in the order their routes are matched. */
-export const FRONTENDS: readonly Frontend[] = [openAIChat];
+export const FRONTENDS: readonly Frontend[] = [openAIChat, anthropic];
