@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { AGENT_CLIS, agentCli, runAgent } from "./agent_cli.ts";
 import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
-import { withProxy } from "./proxy.ts";
+import { type StartOptions, withProxy } from "./proxy.ts";
 
 const FINAL = "Done: hello.txt now greets the proxy.";
 const CONTENT = "hello from llm-proxy\n";
@@ -32,7 +32,10 @@ function internlm(file: string): (req: RecordedRequest) => Reply {
   };
 }
 
-async function claudeWritesAFile(env: Record<string, string>): Promise<void> {
+async function claudeWritesAFile(
+  env: Record<string, string>,
+  proxyOptions: StartOptions,
+): Promise<void> {
   const claude = await agentCli(AGENT_CLIS.claude);
   const work = await Deno.makeTempDir({ prefix: "llm-proxy-claude-" });
   const home = `${work}/home`;
@@ -68,11 +71,11 @@ async function claudeWritesAFile(env: Record<string, string>): Promise<void> {
       assert.ok(run.stdout.includes(FINAL), context);
       const calls = up.chatRequests();
       assert.equal(calls.length, 2, context);
-      // The model Claude Code asked for (claude-…) became the forced one.
+      // The model Claude Code asked for (claude-…) became the forced or mapped one.
       assert.equal(calls[0].body?.model, "intern-s1");
       const unanswered = requests.filter((l) => / 40[45] /.test(l));
       assert.deepEqual(unanswered, [], `Claude Code called routes the proxy lacks:\n${context}`);
-    }, { overrides: { forceModel: "internlm/intern-s1" } });
+    }, proxyOptions);
   } finally {
     await Deno.remove(work, { recursive: true });
   }
@@ -84,11 +87,14 @@ const cli = { sanitizeResources: false, sanitizeOps: false };
 Deno.test({
   ...cli,
   name: "claude code: -p writes a file through the proxy (Write tool call), prints the answer",
-  fn: () => claudeWritesAFile({ CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" }),
+  fn: () =>
+    claudeWritesAFile({ CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" }, {
+      overrides: { forceModel: "internlm/intern-s1" },
+    }),
 });
 
 Deno.test({
   ...cli,
-  name: "claude code: with its start-up traffic on, every route it calls exists (HEAD /api/hello)",
-  fn: () => claudeWritesAFile({}),
+  name: "claude code: start-up traffic on, a models: map for claude-*; every route it calls exists",
+  fn: () => claudeWritesAFile({}, { configText: 'models:\n  "claude-*": internlm/intern-s1\n' }),
 });
