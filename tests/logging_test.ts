@@ -203,6 +203,7 @@ Deno.test("json format: every line parses, request lines carry all fields, no ke
         "model",
         "requested_model",
         "alias",
+        "fallbacks",
         "key_slot",
         "key_slots",
         "attempts",

@@ -21,7 +21,10 @@ export interface Upstreams {
 export interface RoutesOptions {
   /** YAML added at the top level (a `models:` map, `report_model`, …). */
   extra?: string;
-  /** YAML added under `backends.internlm` / `backends.local` (indented by the fixture). */
+  /**
+   * YAML added under `backends.internlm` / `backends.local` (indented by the fixture); each has
+   * one key unless this sets `api_keys`.
+   */
   internlm?: string;
   local?: string;
   overrides?: Overrides;
@@ -35,6 +38,9 @@ export const EXAMPLE_MAP = `models:
   "gpt-*":          [internlm/intern-s1, local/qwen3-32b]
   "*":              internlm/intern-latest
 `;
+
+const withKey = (yaml = "", key: string) =>
+  /^api_keys:/m.test(yaml) ? yaml : `api_keys: [${key}]\n${yaml}`;
 
 const indent = (yaml: string) => yaml.split("\n").map((l) => (l ? `    ${l}` : l)).join("\n");
 
@@ -58,13 +64,11 @@ export async function withRoutes(
   internlm:
     type: internlm
     api_url: ${internlm.baseUrl}
-    api_keys: [internlm-key]
-${indent(options.internlm ?? "")}
+${indent(withKey(options.internlm, "internlm-key"))}
   local:
     type: openai
     api_url: ${local.baseUrl}
-    api_keys: [local-key]
-${indent(options.local ?? "")}
+${indent(withKey(options.local, "local-key"))}
 default_backend: internlm
 ${options.extra ?? ""}`;
     // No env keys and no `upstream`: INTERNAI_API_BASE_URL would override the api_urls.

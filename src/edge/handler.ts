@@ -35,6 +35,8 @@ const STREAM_CANCELLED = "stream cancelled by the client";
 
 /** Names the `backend/model` that answered, when it is known before the response goes out. */
 export const SERVED_BY_HEADER = "x-llm-proxy-served-by";
+/** Lists the fallbacks taken, `from -> to (reason)`, comma-separated. */
+export const FALLBACKS_HEADER = "x-llm-proxy-fallbacks";
 
 /**
  * @example
@@ -58,6 +60,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       log: config.log.forRequest(id),
       stats: { attempts: 0, upstreamMs: 0 },
       onAttempt: metrics.attempt,
+      onFallback: metrics.fallback,
     };
     let route = "unknown";
     // Errors before a route is known are in OpenAI's shape, the proxy's native one.
@@ -102,6 +105,10 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     }
     response.headers.set(REQUEST_ID_HEADER, id);
     if (trace.servedBy) response.headers.set(SERVED_BY_HEADER, headerSafe(trace.servedBy));
+    if (trace.fallbacks) {
+      const taken = trace.fallbacks.map((f) => `${f.from} -> ${f.to} (${f.reason})`).join(", ");
+      response.headers.set(FALLBACKS_HEADER, headerSafe(taken));
+    }
     const finish = (bytesOut: number, error: string | undefined) => {
       const ms = performance.now() - started;
       metrics.requestFinished({
@@ -122,6 +129,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         model: trace.model,
         requested: trace.alias === undefined ? undefined : trace.requested,
         alias: trace.alias,
+        fallbacks: trace.fallbacks,
         keySlot: trace.stats.keySlot,
         keySlots: trace.stats.keySlots,
         attempts: trace.stats.attempts,
@@ -146,7 +154,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
 
 /** Model ids are the client's choice: anything but visible ASCII is percent-encoded. */
 function headerSafe(value: string): string {
-  return /^[\x21-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
 function describe(err: unknown): string {

@@ -8,6 +8,7 @@
  */
 
 import { type LineSink, stderrBuffer } from "./log_buffer.ts";
+import type { Fallback } from "../pipeline/fallback.ts";
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -35,6 +36,8 @@ export interface RequestLogFields {
   requested?: string;
   /** The `models:` key it matched. */
   alias?: string;
+  /** Backend models passed over along the chain, and why. */
+  fallbacks?: readonly Fallback[];
   /** 1-based slot of the last key used, of {@link RequestLogFields.keySlots}. */
   keySlot?: number;
   keySlots?: number;
@@ -131,6 +134,7 @@ export class Logger {
         model: f.model ?? null,
         requested_model: f.requested ?? null,
         alias: f.alias ?? null,
+        fallbacks: f.fallbacks ?? [],
         key_slot: f.keySlot ?? null,
         key_slots: f.keySlots ?? null,
         attempts: f.attempts,
@@ -148,6 +152,10 @@ export class Logger {
     if (f.model) line += ` model=${textValue(f.model)}`;
     if (f.requested) line += ` requested=${textValue(f.requested)}`;
     if (f.alias) line += ` alias=${textValue(f.alias)}`;
+    if (f.fallbacks) {
+      const taken = f.fallbacks.map((b) => `${b.from}->${b.to}(${b.reason})`).join(",");
+      line += ` fallbacks=${textValue(taken)}`;
+    }
     if (f.keySlot) line += ` key=${f.keySlot}/${f.keySlots}`;
     if (f.attempts) line += ` attempts=${f.attempts} upstream_ms=${f.upstreamMs}`;
     line += ` ms=${f.totalMs} bytes=${f.bytesOut}`;

@@ -10,6 +10,7 @@
 import { memoryUsage } from "node:process";
 import type { AttemptReport, Backend } from "../backends/backend.ts";
 import type { StreamMode } from "./log.ts";
+import type { Fallback } from "../pipeline/fallback.ts";
 import { Registry } from "./metrics.ts";
 
 /** Distinct backend/model pairs given their own label; later ones share {@link OTHER_MODEL}. */
@@ -71,6 +72,11 @@ export class ProxyMetrics {
     "Upstream calls, by backend, key slot (1-based; never the key) and outcome.",
     ["backend", "key_slot", "outcome"],
   );
+  readonly #fallbacks = this.#registry.counter(
+    "llm_proxy_fallbacks_total",
+    "Requests passed from one backend model of a models: chain to the next, by why.",
+    ["from", "to", "reason"],
+  );
   readonly #upstreamLatency = this.#registry.histogram(
     "llm_proxy_upstream_duration_seconds",
     "Duration of one upstream call (a native stream: until its first bytes), by backend.",
@@ -125,6 +131,11 @@ export class ProxyMetrics {
   readonly attempt = (r: AttemptReport): void => {
     this.#attempts.inc([r.backend, String(r.keySlot), r.outcome]);
     this.#upstreamLatency.observe([r.backend], r.ms / 1000);
+  };
+
+  /** The pipeline's fallback hook (`ChatTrace.onFallback`); labels come from the config's chains. */
+  readonly fallback = (f: Fallback): void => {
+    this.#fallbacks.inc([f.from, f.to, f.reason]);
   };
 
   /** Everything, in Prometheus' text format 0.0.4. */

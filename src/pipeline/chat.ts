@@ -15,6 +15,7 @@ import type { RouteContext, StreamWriter } from "../frontends/frontend.ts";
 import { streamBody, type StreamEnd } from "../streams/stream_body.ts";
 import { synthesizedEvents } from "../streams/synthesize.ts";
 import { whenAborted } from "./abort.ts";
+import { routeName, runChain } from "./fallback.ts";
 
 /**
  * Answers `chat` (not a stream request) with the backend's completion, its model reported as
@@ -27,7 +28,8 @@ import { whenAborted } from "./abort.ts";
  * ```
  */
 export async function completeChat(ctx: RouteContext, chat: ChatRequest): Promise<ChatCompletion> {
-  const call = startCall(ctx, { ...chat, stream: false });
+  // Nothing reaches the client before the completion: every failure may fall back.
+  const call = startCall(ctx, { ...chat, stream: false }, () => true);
   try {
     return relabel(await call.answer as ChatCompletion, call.reported);
   } finally {
@@ -52,7 +54,10 @@ export async function streamChat(
   writer: StreamWriter,
 ): Promise<Response> {
   const { config, trace } = ctx;
-  const call = startCall(ctx, { ...chat, stream: true });
+  // Keep-alives count as bytes: a dialect's keep-alive may be a real event (a message start
+  // naming the model), so once one went out the next target's answer could contradict it.
+  let sentBytes = false;
+  const call = startCall(ctx, { ...chat, stream: true }, () => !sentBytes);
   const includeUsage = chat.stream_options?.include_usage === true;
   const options = { pieceSize: config.pieceSize, includeUsage };
   const result = call.answer.then((a) => {
@@ -72,6 +77,7 @@ export async function streamChat(
       streamBody(result, writer, {
         keepAliveMs,
         onCancel: () => call.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
+        onFirstByte: () => sentBytes = true,
         onEnd: (end) => {
           call.release();
           ended(end);
@@ -107,7 +113,11 @@ interface Call {
   release(): void;
 }
 
-function startCall(ctx: RouteContext, chat: ChatRequest): Call {
+/**
+ * Starts the call of `chat` along its route's chain. `mayFallBack` says whether the next target
+ * may still be tried: true until the client has a byte of the body.
+ */
+function startCall(ctx: RouteContext, chat: ChatRequest, mayFallBack: () => boolean): Call {
   const { config, trace, request } = ctx;
   if (chat.messages.length > config.limits.maxMessages) {
     throw new ApiError(
@@ -119,17 +129,15 @@ function startCall(ctx: RouteContext, chat: ChatRequest): Call {
   const plan = config.forceModel === undefined
     ? config.router.plan(chat.model)
     : { targets: [config.router.resolve(config.forceModel)] };
-  const route = plan.targets[0];
-  trace.backend = route.backend.name;
-  trace.model = route.model;
   trace.requested = chat.model;
   trace.alias = plan.alias;
+  let current = plan.targets[0];
   // An alias is reported as asked for (unless `report_model: served`); anything else as the
   // `backend/model` that answered, the ids `/v1/models` lists.
   const requested = chat.model;
   const reported = plan.alias !== undefined && config.reportModel === "requested"
     ? () => requested
-    : (served: string) => `${route.backend.name}/${served}`;
+    : (served: string) => `${current.backend.name}/${served}`;
 
   // The upstream call has its own controller: request.signal also fires after a response has
   // been sent, so it is only trusted as a hang-up until the handler returns.
@@ -145,13 +153,26 @@ function startCall(ctx: RouteContext, chat: ChatRequest): Call {
         }),
       ))
     : () => {};
-  const answer = route.backend.complete({ ...chat, model: route.model }, {
+  const context = {
     signal: upstream.signal,
     stats: trace.stats,
     log: trace.log,
     onAttempt: trace.onAttempt,
+  };
+  const answer = runChain(plan.targets, chat, {
+    context,
+    mayFallBack,
+    onTarget: (route) => {
+      current = route;
+      trace.backend = route.backend.name;
+      trace.model = route.model;
+    },
+    onFallback: (fallback) => {
+      (trace.fallbacks ??= []).push(fallback);
+      trace.onFallback?.(fallback);
+    },
   }).then((a) => {
-    trace.servedBy = `${route.backend.name}/${route.model}`;
+    trace.servedBy = routeName(current);
     return a;
   });
   return {

@@ -5,6 +5,7 @@
  */
 
 import type { AttemptReport, AttemptStats } from "../backends/backend.ts";
+import type { Fallback } from "./fallback.ts";
 import type { Logger, StreamMode } from "../operations/log.ts";
 import type { StreamEnd } from "../streams/stream_body.ts";
 
@@ -14,6 +15,7 @@ export interface ChatTrace {
   log: Logger;
   /** The front end that answered (`openai_chat`, `anthropic`, …). */
   frontend?: string;
+  /** The backend asked (along a chain: the one asked last). */
   backend?: string;
   /** The model as the backend knows it (prefix removed). */
   model?: string;
@@ -23,6 +25,10 @@ export interface ChatTrace {
   alias?: string;
   /** `backend/model` of the backend model that answered, once one has. */
   servedBy?: string;
+  /** Every fallback taken along the chain, in order. */
+  fallbacks?: Fallback[];
+  /** Told of each fallback as it is taken (metrics). */
+  onFallback?: (fallback: Fallback) => void;
   stats: AttemptStats;
   /** Set once the answer is committed to an event stream. */
   stream?: StreamMode;

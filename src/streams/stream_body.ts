@@ -17,6 +17,8 @@ export interface StreamBodyOptions {
   keepAliveMs: number;
   /** The client went away: stop the upstream call. */
   onCancel: () => void;
+  /** Called once, when the first byte of the body (a keep-alive, say) is handed to the server. */
+  onFirstByte?: () => void;
   /** Called once when the stream ends, with what was sent. */
   onEnd?: (end: StreamEnd) => void;
 }
@@ -52,6 +54,7 @@ export function streamBody(
   let bytes = 0;
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
     if (text === "") return;
+    if (bytes === 0) options.onFirstByte?.();
     const frame = encoder.encode(text);
     bytes += frame.byteLength;
     controller.enqueue(frame);
