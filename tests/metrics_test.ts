@@ -244,6 +244,7 @@ function assertFamilies(families: Map<string, MetricFamily>): void {
     llm_proxy_requests_in_flight: "gauge",
     llm_proxy_streams_total: "counter",
     llm_proxy_upstream_attempts_total: "counter",
+    llm_proxy_fallbacks_total: "counter",
     llm_proxy_upstream_duration_seconds: "histogram",
     llm_proxy_keys: "gauge",
     process_resident_memory_bytes: "gauge",
