@@ -98,7 +98,8 @@ function serve(config: Config): void {
       `${reason}: draining; in-flight requests have ${config.drainTimeoutMs / 1000}s to finish`,
     );
     deadlineTimer = setTimeout(endInFlight, config.drainTimeoutMs);
-    server.shutdown().then(() => {
+    server.shutdown().then(async () => {
+      await config.state.close();
       log.info("drained; exiting");
       exitFlushed(0);
     });

@@ -9,6 +9,7 @@ import type { ConfigSection } from "../config/config_section.ts";
 import type { Logger } from "../operations/log.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../canonical/types.ts";
 import type { KeyCounts, KeyState } from "./keys.ts";
+import type { SharedState } from "../state/state.ts";
 
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
 export interface AttemptStats {
@@ -129,6 +130,8 @@ export interface BackendInit {
   section: ConfigSection;
   env: Readonly<Record<string, string>>;
   log: Logger;
+  /** Where key verdicts are shared with other replicas; none: this process alone. */
+  state?: SharedState;
 }
 
 /** Builds a backend from its config section; throws `ConfigError` on bad settings. */

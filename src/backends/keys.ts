@@ -22,6 +22,13 @@ export interface KeyLease {
   readonly label: string;
 }
 
+/** A verdict on a key: unusable until `until` (epoch ms), for `reason`. */
+export interface KeyVerdict {
+  state: "cooling" | "benched";
+  until: number;
+  reason: string;
+}
+
 /** Counts for `/health`. */
 export interface KeyCounts {
   total: number;
@@ -60,6 +67,11 @@ interface Slot {
 export class KeyPool {
   readonly #slots: Slot[];
   #cursor = 0;
+  /**
+   * Told of each verdict this pool reaches itself (not of those {@link KeyPool.apply}'d from
+   * elsewhere) when it changes the key's state: how replicas share what they learn.
+   */
+  onVerdict?: (i: number, verdict: KeyVerdict) => void;
 
   constructor(keys: readonly string[], private readonly now: () => number = Date.now) {
     this.#slots = keys.map((key, index) => ({
@@ -123,21 +135,34 @@ export class KeyPool {
 
   /** Rate-limited: unusable until `until` (epoch ms); `reason` is shown by verbose health. */
   coolDown(i: number, until: number, reason = "rate-limited"): void {
-    this.#mark(i, "cooling", until, reason);
+    this.#judge(i, { state: "cooling", until, reason });
   }
 
   /** Rejected (401/403): unusable until `until` (epoch ms); `reason` is shown by verbose health. */
   bench(i: number, until: number, reason = "rejected"): void {
-    this.#mark(i, "benched", until, reason);
+    this.#judge(i, { state: "benched", until, reason });
   }
 
-  #mark(i: number, state: "cooling" | "benched", until: number, reason: string): void {
+  /**
+   * A verdict reached elsewhere (another replica) on slot `i`; like {@link KeyPool.coolDown} or
+   * {@link KeyPool.bench}, but not told to {@link KeyPool.onVerdict}. False if it changed nothing.
+   */
+  apply(i: number, verdict: KeyVerdict): boolean {
     const slot = this.#slots[i];
     // Concurrent requests may judge the same key: a later verdict never shortens a longer one.
-    if (this.state(i) !== "usable" && slot.until >= until) return;
-    slot.state = state;
-    slot.until = until;
-    slot.reason = reason;
+    if (
+      verdict.until <= this.now() || (this.state(i) !== "usable" && slot.until >= verdict.until)
+    ) {
+      return false;
+    }
+    slot.state = verdict.state;
+    slot.until = verdict.until;
+    slot.reason = verdict.reason;
+    return true;
+  }
+
+  #judge(i: number, verdict: KeyVerdict): void {
+    if (this.apply(i, verdict)) this.onVerdict?.(i, verdict);
   }
 
   /** The soonest moment (epoch ms) any cooling key recovers, or undefined if none is cooling. */

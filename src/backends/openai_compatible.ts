@@ -19,6 +19,7 @@ import {
 } from "../canonical/errors.ts";
 import { expandEnv, type KeyLease, KeyPool, keysFromEnv, uniqueKeys } from "./keys.ts";
 import type { Logger } from "../operations/log.ts";
+import type { SharedState } from "../state/state.ts";
 import { normalizeReasoning } from "../streams/reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import { upstreamChunks } from "./upstream_stream.ts";
@@ -64,6 +65,8 @@ export interface OpenAICompatibleOptions {
   catalogue: string[];
   maxResponseBytes: number;
   streamMode: StreamSetting;
+  /** Shares the key pool's verdicts with other replicas; none: this process alone. */
+  state?: SharedState;
 }
 
 /** Defaults a backend type supplies for {@link readOpenAICompatibleOptions}. */
@@ -136,6 +139,7 @@ export function readOpenAICompatibleOptions(
     catalogue: s.stringList("models") ?? defaults.catalogue,
     maxResponseBytes: s.number("max_response_bytes", 1024, 1024 * MIB, true) ?? 32 * MIB,
     streamMode: readStreamSetting(s) ?? defaults.streamMode,
+    state: init.state,
   };
 }
 
@@ -191,6 +195,7 @@ export class OpenAICompatibleBackend implements Backend {
     this.options = options;
     this.log = log;
     this.#pool = new KeyPool(options.keys);
+    options.state?.shareKeys(this.name, this.#pool, options.keys);
     const headers = (key: string, accept: string) =>
       Object.freeze({
         "authorization": `Bearer ${key}`,

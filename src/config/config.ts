@@ -31,6 +31,8 @@ import {
   type ValueSpec,
 } from "./values.ts";
 import { readModelMap } from "../pipeline/model_map.ts";
+import { loadState, REDIS_URL_ENV } from "../state/load.ts";
+import type { SharedState } from "../state/state.ts";
 
 export { ConfigError };
 
@@ -58,6 +60,8 @@ export const ENV = {
   /** Client keys to the proxy, comma-separated; no flag, so they never show in `ps`. */
   apiKeys: "LLM_PROXY_API_KEYS",
   drainTimeout: "LLM_PROXY_DRAIN_TIMEOUT",
+  /** Shared state for several replicas (`state.redis_url`). */
+  redisUrl: REDIS_URL_ENV,
 } as const;
 
 /** Seconds a shutdown waits for in-flight requests when `server.drain_timeout` is not set. */
@@ -89,6 +93,11 @@ export interface Config {
   clientKeys: readonly string[];
   /** On SIGTERM/SIGINT, how long in-flight requests may take before they are ended. */
   drainTimeoutMs: number;
+  /**
+   * Key cool-downs and benches: in memory, or shared with other replicas through Redis (dialled
+   * by {@link SharedState.connect}, which the handler calls).
+   */
+  state: SharedState;
 }
 
 /** Inputs of {@link loadConfig}; tests pass their own env and log sink. */
@@ -112,6 +121,7 @@ const TOP_LEVEL = [
   "backends",
   "models",
   "report_model",
+  "state",
 ];
 
 /**
@@ -215,7 +225,8 @@ function build(
   const logFormat = flags.logFormat ?? envValue(env, ENV.logFormat, oneOf(LOG_FORMATS)) ??
     configChoice(root, "log_format", LOG_FORMATS) ?? "text";
   const log = new Logger(logLevel, logSink, logFormat);
-  const backends = buildBackends(root, env, log);
+  const state = loadState(root.section("state"), env, log);
+  const backends = buildBackends(root, env, log, state);
 
   const defaultBackend = pick(flags.defaultBackend, "--default-backend", env, ENV.defaultBackend) ??
     fromFile(root.string("default_backend"), "default_backend");
@@ -274,6 +285,7 @@ function build(
       maxDepth: limits.number("max_json_depth", 4, 10_000, true) ?? 64,
     },
     clientKeys,
+    state,
     drainTimeoutMs: flags.drainTimeoutMs ?? envValue(env, ENV.drainTimeout, DRAIN_SECONDS) ??
       server.seconds("drain_timeout", MAX_DRAIN_TIMEOUT_S) ?? DEFAULT_DRAIN_TIMEOUT_S * 1000,
   };
@@ -342,6 +354,7 @@ function buildBackends(
   root: ConfigSection,
   env: Readonly<Record<string, string>>,
   log: Logger,
+  state: SharedState,
 ): Map<string, Backend> {
   const declared = root.data.backends == null
     ? new ConfigSection(["backends"], { internlm: { type: "internlm" } })
@@ -365,7 +378,7 @@ function buildBackends(
       );
     }
     const typed = new ConfigSection(section.path, { ...section.data, type });
-    backends.set(name, factory({ name, section: typed, env, log }));
+    backends.set(name, factory({ name, section: typed, env, log, state }));
   }
   if (backends.size === 0) throw new ConfigError("no backend is enabled", ["backends"]);
   return backends;

@@ -35,7 +35,11 @@ export function health(config: Config, verbose: boolean): Response {
     : states.some((s) => s !== "unavailable")
     ? "degraded"
     : "unavailable";
-  return jsonResponse({ status, backends });
+  // Where key state lives (`local`, `shared` through Redis, or `degraded`: Redis configured but
+  // away): for operators, so only in the verbose form.
+  return jsonResponse(
+    verbose ? { status, state: config.state.status, backends } : { status, backends },
+  );
 }
 
 /**

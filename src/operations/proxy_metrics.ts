@@ -12,6 +12,7 @@ import type { AttemptReport, Backend } from "../backends/backend.ts";
 import type { StreamMode } from "./log.ts";
 import type { Fallback } from "../pipeline/fallback.ts";
 import { Registry } from "./metrics.ts";
+import type { SharedState } from "../state/state.ts";
 
 /** Distinct backend/model pairs given their own label; later ones share {@link OTHER_MODEL}. */
 export const MAX_MODEL_LABELS = 100;
@@ -84,7 +85,15 @@ export class ProxyMetrics {
     LATENCY_BUCKETS,
   );
 
-  constructor(backends: ReadonlyMap<string, Backend>) {
+  constructor(backends: ReadonlyMap<string, Backend>, state?: SharedState) {
+    if (state && state.status !== "local") {
+      this.#registry.gauge(
+        "llm_proxy_state_degraded",
+        "1 while Redis is down or slow and this replica runs on its local state, 0 while shared.",
+        [],
+        () => [[[], state.status === "degraded" ? 1 : 0]],
+      );
+    }
     this.#registry.gauge(
       "llm_proxy_keys",
       "Upstream keys per backend by state: usable, cooling (rate-limited) or benched (rejected).",

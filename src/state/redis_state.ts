@@ -1,0 +1,229 @@
+/**
+ * Shared state in Redis (or Valkey). A key's cool-down or bench is written as
+ * `<prefix>:verdict:<backend>:<key id>` with the verdict's own expiry, and announced on
+ * `<prefix>:events`; every replica mirrors the verdicts in its key pools, so choosing a key costs
+ * no round trip. A replica that was cut off pushes what it learnt alone and pulls what the others
+ * learnt as soon as Redis is back. Keys are named by {@link keyId}, never by value.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import type { KeyPool, KeyVerdict } from "../backends/keys.ts";
+import type { Logger } from "../operations/log.ts";
+import { keyId } from "./key_id.ts";
+import { RedisLink } from "./redis_link.ts";
+import type { SharedState, StateStatus } from "./state.ts";
+
+/** Settings of a {@link RedisState}. */
+export interface RedisStateOptions {
+  url: string;
+  /** Deadline of one Redis call, in ms. */
+  timeoutMs: number;
+  /** Namespace of every Redis key and channel: several proxies may share one Redis. */
+  prefix: string;
+  log: Logger;
+}
+
+/** A verdict as it travels between replicas. */
+interface VerdictMessage {
+  /** The replica that reached it. */
+  from: string;
+  backend: string;
+  key: string;
+  verdict: KeyVerdict;
+}
+
+/**
+ * Stores a verdict unless a longer one is already there, with the verdict's expiry, and announces
+ * it. KEYS[1] the verdict; ARGV: verdict JSON, its `until`, time to live in ms, channel, message.
+ */
+const PUT_VERDICT = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, v = pcall(cjson.decode, current)
+  if ok and type(v) == 'table' and tonumber(v['until']) and
+    tonumber(v['until']) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`;
+
+interface SharedPool {
+  backend: string;
+  pool: KeyPool;
+  ids: readonly string[];
+  /** Slot by key id. */
+  slots: ReadonlyMap<string, number>;
+}
+
+/** The connection and its pipelines with the scripts {@link RedisState} defines. */
+type ScriptedRedis = Redis & { putVerdict(...args: string[]): Promise<number> };
+type ScriptedPipeline = ReturnType<Redis["pipeline"]> & {
+  putVerdict(...args: string[]): ScriptedPipeline;
+};
+
+/**
+ * @example
+ * ```ts
+ * const state = new RedisState({ url: "redis://127.0.0.1:6379", timeoutMs: 50, prefix: "llm-proxy", log });
+ * state.shareKeys("internlm", pool, keys);
+ * ```
+ */
+export class RedisState implements SharedState {
+  readonly #prefix: string;
+  readonly #channel: string;
+  readonly #replica = crypto.randomUUID();
+  readonly #link: RedisLink;
+  readonly #pools = new Map<string, SharedPool>();
+  readonly #log: Logger;
+
+  constructor(options: RedisStateOptions) {
+    this.#prefix = options.prefix;
+    this.#channel = `${options.prefix}:events`;
+    this.#log = options.log;
+    this.#link = new RedisLink({
+      url: options.url,
+      timeoutMs: options.timeoutMs,
+      log: options.log,
+      channel: this.#channel,
+      onMessage: (message) => this.#receive(message),
+    });
+    this.#link.redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
+    this.#link.onShared.push(() => this.#resync());
+  }
+
+  get status(): StateStatus {
+    return this.#link.shared ? "shared" : "degraded";
+  }
+
+  /** Times sharing was lost since start. */
+  get outages(): number {
+    return this.#link.outages;
+  }
+
+  shareKeys(backend: string, pool: KeyPool, keys: readonly string[]): void {
+    const ids = keys.map(keyId);
+    const shared: SharedPool = {
+      backend,
+      pool,
+      ids,
+      slots: new Map(ids.map((id, i) => [id, i])),
+    };
+    this.#pools.set(backend, shared);
+    pool.onVerdict = (i, verdict) => void this.#put(shared, i, verdict);
+  }
+
+  connect(): void {
+    this.#link.connect();
+  }
+
+  close(): Promise<void> {
+    return this.#link.close();
+  }
+
+  #verdictKey(backend: string, id: string): string {
+    return `${this.#prefix}:verdict:${backend}:${id}`;
+  }
+
+  /** Off the request path: the pool already acts on the verdict; Redis only passes it on. */
+  #put(shared: SharedPool, i: number, verdict: KeyVerdict): Promise<unknown> {
+    const args = this.#verdictArgs(shared, i, verdict);
+    if (!args) return Promise.resolve();
+    return this.#link.call((redis) => (redis as ScriptedRedis).putVerdict(...args));
+  }
+
+  /** {@link PUT_VERDICT}'s key and arguments, or undefined when the verdict already ran out. */
+  #verdictArgs(
+    shared: SharedPool,
+    i: number,
+    verdict: KeyVerdict,
+  ): [string, ...string[]] | undefined {
+    const ttl = verdict.until - Date.now();
+    if (ttl <= 0) return undefined;
+    const message: VerdictMessage = {
+      from: this.#replica,
+      backend: shared.backend,
+      key: shared.ids[i],
+      verdict,
+    };
+    return [
+      this.#verdictKey(shared.backend, shared.ids[i]),
+      JSON.stringify(verdict),
+      String(verdict.until),
+      String(Math.ceil(ttl)),
+      this.#channel,
+      JSON.stringify(message),
+    ];
+  }
+
+  #receive(text: string): void {
+    let message: VerdictMessage;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return this.#log.debug("shared state: ignoring a message that is not JSON");
+    }
+    if (message.from === this.#replica) return;
+    this.#apply(message.backend, message.key, message.verdict);
+  }
+
+  #apply(backend: string, id: string, verdict: unknown): void {
+    const shared = this.#pools.get(backend);
+    const slot = shared?.slots.get(id);
+    if (shared === undefined || slot === undefined || !isVerdict(verdict)) return;
+    shared.pool.apply(slot, verdict);
+  }
+
+  /**
+   * After connecting or an outage: every verdict in Redis is applied here, then every verdict
+   * reached here while alone is offered to Redis (a longer one there wins), in one pipeline.
+   */
+  async #resync(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    if (pools.length === 0) return;
+    const redis = this.#link.redis;
+    const found = await this.#link.timed(
+      redis.mget(pools.flatMap((p) => p.ids.map((id) => this.#verdictKey(p.backend, id)))),
+    );
+    let n = 0;
+    for (const p of pools) {
+      for (const id of p.ids) {
+        const text = found[n++];
+        if (text !== null) this.#apply(p.backend, id, parseJson(text));
+      }
+    }
+    const push = redis.pipeline() as unknown as ScriptedPipeline;
+    let pushes = 0;
+    for (const p of pools) {
+      for (const s of p.pool.slotStates()) {
+        if (s.state === "usable" || s.until === undefined) continue;
+        const args = this.#verdictArgs(p, s.slot - 1, {
+          state: s.state,
+          until: s.until,
+          reason: s.reason ?? "",
+        });
+        if (args) push.putVerdict(...args), pushes++;
+      }
+    }
+    if (pushes > 0) await this.#link.timed(push.exec());
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isVerdict(v: unknown): v is KeyVerdict {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (r.state === "cooling" || r.state === "benched") && typeof r.until === "number" &&
+    typeof r.reason === "string";
+}
