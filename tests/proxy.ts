@@ -52,7 +52,10 @@ export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
     origin,
     baseUrl: `${origin}/v1`,
     logs,
-    close: () => server.shutdown(),
+    close: async () => {
+      await server.shutdown();
+      await config.state.close();
+    },
   });
 }
 

@@ -141,6 +141,12 @@ export const ENV_ONLY: readonly { name: string; help: string; default?: string }
       "host:port, so keep --host on loopback. Set but without a key: startup error.",
   },
   {
+    name: ENV.redisUrl,
+    // No flag: the URL may hold Redis's password.
+    help: "redis://[user:password@]host:port[/db] (or rediss://): replicas share key\n" +
+      "cool-downs through it [config state.redis_url]. Unset: state in memory",
+  },
+  {
     name: "INTERNAI_API_KEY[_N]",
     help: "InternLM keys: INTERNAI_API_KEY, INTERNAI_API_KEY_1, …, used round-robin",
   },
