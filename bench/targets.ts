@@ -195,7 +195,7 @@ export async function checkout(rev: string, into: string): Promise<string> {
  * The arguments after `deno` of the `start` task in `root`'s deno.json: the proxy as users run
  * it (relative paths in it are relative to `root`, where the process is started).
  */
-function startCommand(root: string): string[] {
+export function startCommand(root: string): string[] {
   const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
   const words = start.split(/\s+/);
   if (words[0] !== "deno" || words[1] !== "run") {

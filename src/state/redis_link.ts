@@ -137,7 +137,8 @@ export class RedisLink {
     this.#shared = false;
     clearTimeout(this.#probeTimer);
     if (this.#cmd.status !== "wait") {
-      await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
+      // A stalled Redis must not hold up the exit: QUIT gets the same deadline as any call.
+      await this.#timed(Promise.allSettled([this.#cmd.quit(), this.#sub.quit()])).catch(() => {});
     }
     this.#cmd.disconnect();
     this.#sub.disconnect();
