@@ -7,6 +7,8 @@
  * @module
  */
 
+import { maxTokens, MODEL, SYSTEM, TOOL, TURNS } from "./requests.ts";
+
 /** One front end's bench requests. */
 export interface Variant {
   /** Row label (`anthropic messages`, …); the row is `llm-proxy, <name>`. */
@@ -21,5 +23,27 @@ export interface Variant {
   streamEnd: string;
 }
 
+/** Anthropic Messages: the system prompt top-level, the tool with `input_schema`. */
+const anthropicMessages: Variant = {
+  name: "anthropic messages",
+  path: () => "/v1/messages",
+  request: (stream) => ({
+    model: MODEL,
+    system: SYSTEM,
+    messages: TURNS,
+    tools: [{ name: TOOL.name, description: TOOL.description, input_schema: TOOL.parameters }],
+    temperature: 0.7,
+    top_p: 0.95,
+    max_tokens: maxTokens(stream),
+    metadata: { user_id: "bench-client-0042" },
+    ...(stream ? { stream: true } : {}),
+  }),
+  answerText: (json) => {
+    const content = (json as { content?: Array<{ type: string; text?: string }> })?.content;
+    return content?.find((block) => block.type === "text")?.text;
+  },
+  streamEnd: 'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+};
+
 /** Every front end besides OpenAI chat, in report order. */
-export const VARIANTS: readonly Variant[] = [];
+export const VARIANTS: readonly Variant[] = [anthropicMessages];

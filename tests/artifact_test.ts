@@ -45,6 +45,14 @@ async function smokeTest(command: string[], cwd: string) {
       assert.equal(text, "Hello from fake upstream");
       assert.equal(up.chatRequests().length, 2);
 
+      // The tokenizer is imported on the first count: it must be inside the artifact too.
+      const counted = await fetch(`${proxy.origin}/v1/messages/count_tokens`, {
+        method: "POST",
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "Hello!" }] }),
+      });
+      assert.equal(counted.status, 200);
+      assert.ok((await counted.json()).input_tokens > 5);
+
       // The container's HEALTHCHECK: the same artifact, configured by the same environment.
       const check = await run(
         [...command, "healthcheck"],

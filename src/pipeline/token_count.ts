@@ -25,8 +25,11 @@ export const IMAGE_TOKENS = 1_600;
 const PER_MESSAGE = 4;
 /** The assistant turn the template opens for the answer. */
 const REPLY_PRIMING = 3;
-/** The template's wrapper around the tool definitions, when there are any. */
-const TOOLS_FRAMING = 12;
+/**
+ * The template's preamble around the tool definitions, when there are any: about what a
+ * Qwen3-style template (Intern-S1's) writes to explain them and the call format.
+ */
+const TOOLS_FRAMING = 80;
 
 type Counter = (text: string) => number;
 let loading: Promise<Counter> | undefined;
@@ -64,7 +67,7 @@ export async function countChatTokens(
   if (Array.isArray(chat.tools) && chat.tools.length > 0) {
     tokens += TOOLS_FRAMING;
     for (const tool of chat.tools) {
-      tokens += count(JSON.stringify(isRecord(tool) && tool.function ? tool.function : tool));
+      tokens += count(JSON.stringify(tool));
     }
   }
   return tokens;
