@@ -502,24 +502,153 @@ Deno.test("fuzz: 10 000 malformed Anthropic requests → all 4xx in Anthropic's 
   console.log(`fuzz (anthropic): seed ${seed} (replay with FUZZ_SEED=${seed})`);
   const g = new Gen(prng(seed));
   const cases = Array.from({ length: REQUESTS }, () => anthropicCase(g));
+  const { byStatus, failures, logs, upstreamCalls } = await fuzzProxy((proxy) =>
+    sendAll(proxy, cases, assertAnthropicError)
+  );
+  console.log(
+    `fuzz (anthropic): by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`,
+  );
+  assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failures (seed ${seed})`);
+  assert.equal(logs.filter((l) => l.includes("unexpected error")).length, 0);
+  assert.equal(upstreamCalls, 0, "nothing reached the upstream");
+});
+
+/**
+ * Runs `send` against a proxy (body cap {@link MAX_BODY}) in front of an upstream that must not be
+ * called; returns what it found, the proxy's log and how many calls reached the upstream.
+ */
+async function fuzzProxy(
+  send: (proxy: TestProxy) => Promise<{ byStatus: Map<number, number>; failures: string[] }>,
+) {
   const up = await FakeUpstream.start(() => completion("must not be called"));
   const proxy = await startProxy({
     upstream: up.baseUrl,
     configText: `limits:\n  max_body_bytes: ${MAX_BODY}\n`,
     overrides: { logLevel: "info" },
   });
-  let byStatus = new Map<number, number>();
-  let failures: string[] = [];
   try {
-    ({ byStatus, failures } = await sendAll(proxy, cases, assertAnthropicError));
+    return { ...await send(proxy), logs: proxy.logs, upstreamCalls: up.chatRequests().length };
   } finally {
     await proxy.close();
     await up.close();
   }
+}
+
+// ---- the Responses API (POST /v1/responses and the stored-response routes) ----
+
+const RESPONSES_PATHS = ["/v1/responses", "/responses", "/v1/responses/"];
+
+/** A valid Responses request, with one item of every kind the wrong values are put into. */
+function responsesBody(): Record<string, unknown> {
+  return {
+    model: "internlm/internlm2.5-latest",
+    input: [
+      { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] },
+      { type: "function_call", call_id: "c1", name: "f", arguments: "{}" },
+      { type: "function_call_output", call_id: "c1", output: "ok" },
+    ],
+    tools: [{ type: "function", name: "f", parameters: { type: "object" } }],
+    reasoning: { effort: "low", summary: "auto" },
+    text: { format: { type: "text" } },
+  };
+}
+
+/** Values the Responses front end must refuse, by where they go. */
+const RESPONSES_WRONG: Record<string, (g: Gen) => unknown> = {
+  model: (g) => g.pick([42, true, [], {}, "", "   "]),
+  input: (g) => g.pick([42, true, {}, null]),
+  "input[0]": (g) => g.pick(["hi", 42, null, [], true]),
+  "input[0].role": (g) => g.pick(["robot", 42, "", [], {}]),
+  "input[0].content": (g) => g.pick([42, true, {}, [{ type: "input_file" }], [{ type: 7 }], [1]]),
+  "input[0].type": (g) => g.pick([42, [], {}]),
+  "input[1].arguments": (g) => g.pick([42, null, {}, []]),
+  "input[1].call_id": (g) => g.pick([42, null, {}]),
+  "input[2].call_id": (g) => g.pick(["c-unknown", 42, null]),
+  "input[2].output": (g) => g.pick([42, null, {}, true]),
+  instructions: (g) => g.pick([42, true, {}]),
+  stream: (g) => g.pick(["yes", 1, 0, [], {}]),
+  store: (g) => g.pick(["no", 0, [], {}]),
+  previous_response_id: (g) => g.pick(["", 42, [], "resp_00000000000000000000000000000000"]),
+  tools: (g) => g.pick([{}, "fn", 42, true]),
+  "tools[0]": (g) => g.pick(["f", 42, null, {}, { type: 3 }]),
+  "tools[0].name": (g) => g.pick(["", 42, null, []]),
+  tool_choice: (g) => g.pick([42, true, []]),
+  parallel_tool_calls: (g) => g.pick(["yes", 1, []]),
+  max_output_tokens: (g) => g.pick([0, -1, 1.5, "100", true]),
+  temperature: (g) => g.pick([-1, 3, "hot", []]),
+  top_p: (g) => g.pick([2, "x", {}]),
+  reasoning: (g) => g.pick(["high", 1, []]),
+  "reasoning.effort": (g) => g.pick(["max", 1, {}]),
+  "reasoning.summary": (g) => g.pick(["long", 2, []]),
+  text: (g) => g.pick(["json", 1, []]),
+  "text.format": (g) => g.pick([{ type: "xml" }, { type: "json_schema" }, "json", 3]),
+  metadata: (g) => g.pick(["m", 1, []]),
+  user: (g) => g.pick([1, [], {}]),
+};
+
+function wrongResponses(g: Gen): string {
+  const body = responsesBody();
+  const field = g.pick(Object.keys(RESPONSES_WRONG));
+  const value = RESPONSES_WRONG[field](g);
+  // "input[1].arguments" → ["input", 1, "arguments"]: walk to the parent, set the last key.
+  const path = field.split(/[.[\]]+/).filter((p) => p !== "").map((p) =>
+    /^\d+$/.test(p) ? Number(p) : p
+  );
+  let parent = body as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+  parent[path[path.length - 1]] = value;
+  return JSON.stringify(body);
+}
+
+function storedPath(g: Gen): string {
+  const id = g.pick([
+    "resp_00000000000000000000000000000000",
+    "nope",
+    encodeURIComponent(g.text(20)),
+  ]);
+  return g.pick([
+    `/v1/responses/${id}`,
+    `/responses/${id}`,
+    `/v1/responses/${id}/input_items`,
+    `/v1/responses/${id}/input_items?limit=${g.pick(["0", "101", "x", "5"])}`,
+    `/v1/responses/${id}/input_items?order=${g.pick(["up", "asc"])}&after=${g.text(5)}`,
+    `/v1/responses/${id}/cancel`,
+    "/v1/responses/%ZZ",
+  ]);
+}
+
+function makeResponsesCase(g: Gen): Case {
+  const headers = oddHeaders(g);
+  const roll = g.int(8);
+  if (roll === 0) {
+    // Stored-response routes for ids that were never stored, with odd methods and queries.
+    const method = g.pick(["GET", "DELETE", "POST", "PUT", "HEAD"]);
+    return { kind: "stored route", method, path: storedPath(g), headers };
+  }
+  if (roll === 1) {
+    const method = g.pick(["GET", "PUT", "DELETE", "PATCH", "HEAD"]);
+    return { kind: "odd method", method, path: g.pick(RESPONSES_PATHS), headers };
+  }
+  const path = g.pick(RESPONSES_PATHS);
+  if (roll < 5) {
+    return { kind: "wrong type", method: "POST", path, headers, body: wrongResponses(g) };
+  }
+  const [kind, body] = g.pick(BODIES.filter(([k]) => k !== "wrong type"));
+  return { kind, method: "POST", path, headers, body: body(g) };
+}
+
+Deno.test("fuzz: 10 000 malformed Responses requests → all 4xx in OpenAI's shape, none upstream", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") || 20_261_213);
+  console.log(`fuzz (responses): seed ${seed} (replay with FUZZ_SEED=${seed})`);
+  const g = new Gen(prng(seed));
+  const cases = Array.from({ length: REQUESTS }, () => makeResponsesCase(g));
+  const { byStatus, failures, logs, upstreamCalls } = await fuzzProxy((proxy) =>
+    sendAll(proxy, cases, (body) => assertSchema("ErrorResponse", body))
+  );
   console.log(
-    `fuzz (anthropic): by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`,
+    `fuzz (responses): by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`,
   );
   assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failures (seed ${seed})`);
-  assert.equal(proxy.logs.filter((l) => l.includes("unexpected error")).length, 0);
-  assert.equal(up.chatRequests().length, 0, "nothing reached the upstream");
+  assert.equal(logs.filter((l) => l.includes("unexpected error")).length, 0);
+  assert.equal(upstreamCalls, 0, "nothing reached the upstream");
 });

@@ -247,6 +247,9 @@ function assertFamilies(families: Map<string, MetricFamily>): void {
     llm_proxy_fallbacks_total: "counter",
     llm_proxy_upstream_duration_seconds: "histogram",
     llm_proxy_keys: "gauge",
+    llm_proxy_response_store_items: "gauge",
+    llm_proxy_response_store_bytes: "gauge",
+    llm_proxy_response_store_evictions_total: "counter",
     process_resident_memory_bytes: "gauge",
     process_start_time_seconds: "gauge",
   });

@@ -33,6 +33,8 @@ import {
 import { readModelMap } from "../pipeline/model_map.ts";
 import { loadState, REDIS_URL_ENV } from "../state/load.ts";
 import type { SharedState } from "../state/state.ts";
+import type { ResponseStore } from "../state/response_store.ts";
+import { createResponseStore } from "../state/registry.ts";
 
 export { ConfigError };
 
@@ -98,6 +100,8 @@ export interface Config {
    * by {@link SharedState.connect}, which the handler calls).
    */
   state: SharedState;
+  /** Stored Responses API conversations (`responses.store`). */
+  responseStore: ResponseStore;
 }
 
 /** Inputs of {@link loadConfig}; tests pass their own env and log sink. */
@@ -122,6 +126,7 @@ const TOP_LEVEL = [
   "models",
   "report_model",
   "state",
+  "responses",
 ];
 
 /**
@@ -219,6 +224,8 @@ function build(
   streaming.allowOnly(["keepalive_interval", "chunk_size"]);
   const limits = root.section("limits");
   limits.allowOnly(["max_body_bytes", "max_messages", "max_json_depth"]);
+  const responses = root.section("responses");
+  responses.allowOnly(["store"]);
 
   const logLevel = flags.logLevel ?? envValue(env, ENV.logLevel, oneOf(LOG_LEVELS)) ??
     configChoice(root, "log_level", LOG_LEVELS) ?? "info";
@@ -288,6 +295,7 @@ function build(
     state,
     drainTimeoutMs: flags.drainTimeoutMs ?? envValue(env, ENV.drainTimeout, DRAIN_SECONDS) ??
       server.seconds("drain_timeout", MAX_DRAIN_TIMEOUT_S) ?? DEFAULT_DRAIN_TIMEOUT_S * 1000,
+    responseStore: createResponseStore({ section: responses.section("store"), env, log }),
   };
 }
 

@@ -47,7 +47,7 @@ export const FALLBACKS_HEADER = "x-llm-proxy-fallbacks";
  */
 export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
   const auth = new ClientAuth(config.clientKeys);
-  const metrics = new ProxyMetrics(config.backends, config.state);
+  const metrics = new ProxyMetrics(config.backends, config.state, config.responseStore);
   config.state.connect();
   const table = new RouteTable([...FRONTENDS, operations(metrics)]);
 

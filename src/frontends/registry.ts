@@ -7,6 +7,7 @@
 import type { Frontend } from "./frontend.ts";
 import { anthropic } from "./anthropic/frontend.ts";
 import { openAIChat } from "./openai_chat/frontend.ts";
+import { responses } from "./responses/frontend.ts";
 
 /** Every front end, in the order their routes are matched. */
-export const FRONTENDS: readonly Frontend[] = [openAIChat, anthropic];
+export const FRONTENDS: readonly Frontend[] = [openAIChat, anthropic, responses];

@@ -9,6 +9,7 @@
 
 import { memoryUsage } from "node:process";
 import type { AttemptReport, Backend } from "../backends/backend.ts";
+import type { ResponseStore } from "../state/response_store.ts";
 import type { StreamMode } from "./log.ts";
 import type { Fallback } from "../pipeline/fallback.ts";
 import { Registry } from "./metrics.ts";
@@ -48,6 +49,7 @@ export interface FinishedRequest {
 export class ProxyMetrics {
   readonly #registry = new Registry();
   readonly #models = new Set<string>();
+  #beforeExposition: (() => void) | undefined;
   readonly #requests = this.#registry.counter(
     "llm_proxy_requests_total",
     "HTTP requests answered, by front end (client dialect), route, backend, model and status.",
@@ -85,7 +87,12 @@ export class ProxyMetrics {
     LATENCY_BUCKETS,
   );
 
-  constructor(backends: ReadonlyMap<string, Backend>, state?: SharedState) {
+  /** `responseStore`, when given and able to tell, has its sizes exposed. */
+  constructor(
+    backends: ReadonlyMap<string, Backend>,
+    state?: SharedState,
+    responseStore?: ResponseStore,
+  ) {
     if (state && state.status !== "local") {
       this.#registry.gauge(
         "llm_proxy_state_degraded",
@@ -107,6 +114,7 @@ export class ProxyMetrics {
         }
       },
     );
+    if (responseStore?.stats) this.#storeMetrics(responseStore.stats.bind(responseStore));
     // The names every Prometheus client library uses, so stock dashboards and alerts work.
     this.#registry.gauge(
       "process_resident_memory_bytes",
@@ -149,7 +157,37 @@ export class ProxyMetrics {
 
   /** Everything, in Prometheus' text format 0.0.4. */
   exposition(): string {
+    this.#beforeExposition?.();
     return this.#registry.exposition();
+  }
+
+  #storeMetrics(stats: NonNullable<ResponseStore["stats"]>): void {
+    this.#registry.gauge(
+      "llm_proxy_response_store_items",
+      "Responses API responses held by the response store.",
+      [],
+      () => [[[], stats().items]],
+    );
+    this.#registry.gauge(
+      "llm_proxy_response_store_bytes",
+      "Bytes of the records held by the response store.",
+      [],
+      () => [[[], stats().bytes]],
+    );
+    // A gauge read from the store's own counters, which only go up: exposed as a counter.
+    const evictions = this.#registry.counter(
+      "llm_proxy_response_store_evictions_total",
+      "Stored responses dropped to stay within bounds, by reason (count, bytes, ttl).",
+      ["reason"],
+    );
+    const seen = { count: 0, bytes: 0, ttl: 0 };
+    this.#beforeExposition = () => {
+      const now = stats().evictions;
+      for (const reason of ["count", "bytes", "ttl"] as const) {
+        evictions.inc([reason], now[reason] - seen[reason]);
+        seen[reason] = now[reason];
+      }
+    };
   }
 
   /** Clients choose model names freely (the default backend takes any): keep the label set bounded. */
