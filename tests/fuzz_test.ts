@@ -652,3 +652,136 @@ Deno.test("fuzz: 10 000 malformed Responses requests → all 4xx in OpenAI's sha
   assert.equal(logs.filter((l) => l.includes("unexpected error")).length, 0);
   assert.equal(upstreamCalls, 0, "nothing reached the upstream");
 });
+
+// ---- Gemini: the same fuzz on its routes, every answer in Google's error shape ----
+
+const GEMINI_PATHS = [
+  "/v1beta/models/internlm/intern-s1:generateContent",
+  "/v1/models/gemini-2.5-pro:generateContent",
+];
+
+const GEMINI_TEXT = { contents: [{ role: "user", parts: [{ text: "hi" }] }] };
+
+/** Gemini request fields and values the front end must refuse for each. */
+const GEMINI_WRONG: Array<[string, (g: Gen) => unknown]> = [
+  ["contents", (g) => g.pick([[], "hi", 42, null, {}, true, [[]]])],
+  ["contents.0", (g) => g.pick(["hi", 42, null, [], true])],
+  ["contents.0.role", (g) => g.pick([42, "", "system", "assistant", [], {}, true])],
+  ["contents.0.parts", (g) => g.pick([[], "hi", 42, null, {}, true])],
+  ["contents.0.parts.0", (g) => g.pick(["hi", 42, null, [], {}, { thought: true }])],
+  ["contents.0.parts.0.text", (g) => g.pick([42, true, {}, [], 1.5])],
+  ["contents.0.parts.0.inlineData", (g) => g.pick([{ mimeType: "image/png" }, { data: "x" }, 42])],
+  ["contents.0.parts.0.fileData", (g) => g.pick([{ fileUri: "gs://b/x" }, { fileUri: 42 }, "x"])],
+  [
+    "contents.0.parts.0.functionResponse",
+    (g) => g.pick([{ name: "f", response: {} }, { response: {} }, "x"]),
+  ],
+  ["systemInstruction", (g) => g.pick([42, true, [], { parts: "x" }, { parts: [{ text: 1 }] }])],
+  ["generationConfig", (g) => g.pick([42, "x", [], true])],
+  ["generationConfig.temperature", (g) => g.pick(["hot", [], {}, true])],
+  ["generationConfig.topP", (g) => g.pick(["x", [], {}, false])],
+  ["generationConfig.maxOutputTokens", (g) => g.pick(["100", 1.5, true, [], {}])],
+  ["generationConfig.candidateCount", (g) => g.pick([0, -1, 9, 1.5, "2"])],
+  ["generationConfig.stopSequences", (g) => g.pick(["END", [1], {}, true])],
+  ["generationConfig.thinkingConfig", (g) => g.pick([42, "x", [], { thinkingBudget: "x" }])],
+  ["generationConfig.responseJsonSchema", (g) => g.pick([42, "OBJECT", [], { type: 1 }])],
+  ["tools", (g) => g.pick([{}, "fn", 42, true, [42], [{ functionDeclarations: {} }]])],
+  ["tools.0.functionDeclarations.0", (g) => g.pick([{}, { name: "" }, { name: 1 }, "f"])],
+  ["toolConfig.functionCallingConfig.mode", (g) => g.pick(["SOMETIMES", 1, [], {}])],
+  ["cachedContent", (g) => g.pick(["cachedContents/1", "x"])],
+];
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let at: Record<string, unknown> = target;
+  for (const key of keys.slice(0, -1)) {
+    at[key] ??= /^\d+$/.test(keys[keys.indexOf(key) + 1] ?? "") ? [] : {};
+    at = at[key] as Record<string, unknown>;
+  }
+  at[keys.at(-1)!] = value;
+}
+
+function geminiWrongType(g: Gen): string {
+  const body: Record<string, unknown> = structuredClone(GEMINI_TEXT);
+  const [path, value] = g.pick(GEMINI_WRONG);
+  if (path.startsWith("generationConfig.response")) {
+    body.generationConfig = { responseMimeType: "application/json" };
+  }
+  if (path.startsWith("tools.0.functionDeclarations")) body.tools = [{ functionDeclarations: [] }];
+  if (path.startsWith("toolConfig")) body.tools = [{ functionDeclarations: [{ name: "f" }] }];
+  setPath(body, path, value(g));
+  return JSON.stringify(body);
+}
+
+const GEMINI_BODIES: Array<[string, (g: Gen) => string | Uint8Array<ArrayBuffer>]> = [
+  ["random bytes", (g) => g.bytes(g.int(2048))],
+  ["random text", (g) => g.text(g.int(2048))],
+  ["truncated JSON", (g) => {
+    const full = JSON.stringify({ ...GEMINI_TEXT, generationConfig: { temperature: 0.5 } });
+    return full.slice(0, g.int(full.length - 1));
+  }],
+  ["wrong type", geminiWrongType],
+  ["deep nesting", (g) => {
+    const depth = 65 + g.int(20_000);
+    return `{"contents":[{"parts":[{"text":"x"}]}],"x":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+  }],
+  ["huge string", (g) => {
+    const size = g.int(2) === 0 ? MAX_BODY + 1 + g.int(MAX_BODY) : MAX_BODY - 200;
+    return JSON.stringify({ ...GEMINI_TEXT, generationConfig: { temperature: "x".repeat(size) } });
+  }],
+  ["invalid UTF-8", (g) => {
+    const json = new TextEncoder().encode(JSON.stringify(GEMINI_TEXT));
+    const at = 1 + g.int(json.length - 2);
+    return Uint8Array.from([...json.slice(0, at), 0xc0, 0x80, ...json.slice(at)]);
+  }],
+  ["not an object", (g) => g.pick(["[]", "null", "42", '"chat"', "true", "[{}]"])],
+];
+
+function makeGeminiCase(g: Gen): Case {
+  const headers = oddHeaders(g);
+  const path = g.pick(GEMINI_PATHS);
+  if (g.int(8) === 0) {
+    // Under /v1/, where OpenAI's routes match too, Google's client header picks Gemini's shape.
+    if (path.startsWith("/v1/")) headers["x-goog-api-client"] = "google-genai-sdk/3.3.0";
+    return { kind: "odd method", method: g.pick(["PUT", "DELETE", "PATCH"]), path, headers };
+  }
+  const [kind, body] = g.pick(GEMINI_BODIES);
+  return { kind, method: "POST", path, headers, body: body(g) };
+}
+
+Deno.test("fuzz: 10 000 malformed Gemini requests → all 4xx in Google's shape, none upstream", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") || 20_261_201);
+  console.log(`fuzz gemini: seed ${seed} (replay with FUZZ_SEED=${seed})`);
+  const g = new Gen(prng(seed));
+  const cases = Array.from({ length: REQUESTS }, () => makeGeminiCase(g));
+  const up = await FakeUpstream.start(() => completion("must not be called"));
+  const proxy = await startProxy({
+    upstream: up.baseUrl,
+    configText: `limits:\n  max_body_bytes: ${MAX_BODY}\n`,
+    overrides: { logLevel: "info" },
+  });
+  let byStatus = new Map<number, number>();
+  let failures: string[] = [];
+  try {
+    ({ byStatus, failures } = await sendAll(proxy, cases, (body) => {
+      const { error } = body as { error: { code: number; message: string; status: string } };
+      assert.ok(error.code >= 400 && error.code < 500, "error.code is the 4xx status");
+      assert.equal(typeof error.message, "string");
+      assert.match(error.status, /^[A-Z_]+$/);
+    }));
+    const ok = await fetch(`${proxy.origin}${GEMINI_PATHS[0]}`, {
+      method: "POST",
+      body: JSON.stringify(GEMINI_TEXT),
+    });
+    assert.equal(ok.status, 200, "a valid request still works");
+    await ok.body?.cancel();
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+  const crashes = proxy.logs.filter((l) => l.includes("unexpected error")).length;
+  console.log(`fuzz gemini: by status ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`);
+  assert.deepEqual(failures.slice(0, 10), [], `${failures.length} failures (seed ${seed})`);
+  assert.equal(crashes, 0, "unexpected errors were logged");
+  assert.equal(up.chatRequests().length, 1, "only the final valid request reached the upstream");
+});

@@ -1,6 +1,7 @@
 /**
  * Client authentication to the proxy: optional API keys that callers must present as
- * `Authorization: Bearer KEY` or `x-api-key: KEY`. These are the proxy's own keys, unrelated to the
+ * `Authorization: Bearer KEY` or `x-api-key: KEY` (or, Google's way, `x-goog-api-key: KEY` or
+ * `?key=KEY`). These are the proxy's own keys, unrelated to the
  * upstream keys in the key pool, and they are never forwarded anywhere.
  *
  * @module
@@ -35,10 +36,11 @@ export class ClientAuth {
   /** Throws a 401 in OpenAI's shape unless `request` presents a configured key. */
   check(request: Request): void {
     if (!this.enabled) return;
-    const presented = presentedKeys(request.headers);
+    const presented = presentedKeys(request);
     if (presented.length === 0) {
       throw unauthorized(
-        "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+        "missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key: <key>' or " +
+          "'x-goog-api-key: <key>'",
         "missing_api_key",
       );
     }
@@ -57,13 +59,21 @@ function digest(key: string): Uint8Array {
   return createHash("sha256").update(key).digest();
 }
 
-/** The keys a request presents, from both accepted headers. */
-function presentedKeys(headers: Headers): string[] {
+/** The keys a request presents, from every accepted header and the `key` query parameter. */
+function presentedKeys(request: Request): string[] {
+  const { headers } = request;
   const keys: string[] = [];
   const bearer = /^Bearer[ \t]+(.*)$/i.exec(headers.get("authorization") ?? "")?.[1].trim();
   if (bearer) keys.push(bearer);
   const apiKey = headers.get("x-api-key")?.trim();
   if (apiKey) keys.push(apiKey);
+  const googKey = headers.get("x-goog-api-key")?.trim();
+  if (googKey) keys.push(googKey);
+  // The URL is parsed again only when it can hold a key: most requests carry none.
+  if (request.url.includes("key=")) {
+    const queryKey = new URL(request.url).searchParams.get("key")?.trim();
+    if (queryKey) keys.push(queryKey);
+  }
   return keys;
 }
 

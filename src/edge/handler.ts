@@ -69,7 +69,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     let response: Response;
     let failure: string | undefined;
     try {
-      const found = table.lookup(request.method, path);
+      const found = table.lookup(request.method, path, request);
       if (found.kind === "method") dialect = found.frontend;
       if (found.kind === "route") {
         route = found.match.spec.name;

@@ -52,29 +52,47 @@ export class RouteTable {
     }
   }
 
-  /** `HEAD` is answered by a `GET` route. Path parameters are percent-decoded. */
-  lookup(method: string, path: string): Lookup {
+  /**
+   * `HEAD` is answered by a `GET` route. Path parameters are percent-decoded. `request` decides
+   * between routes of the same method and path (see `RouteSpec.accepts`).
+   */
+  lookup(method: string, path: string, request?: Request): Lookup {
     const wanted = method === "HEAD" ? "GET" : method;
     const exact = this.#exact.get(path);
-    if (exact) return pick(exact.map((entry) => ({ entry, groups: {} })), wanted);
+    if (exact) return pick(exact.map((entry) => ({ entry, groups: {} })), wanted, request);
     const found: { entry: Entry; groups: Record<string, string> }[] = [];
     for (const entry of this.#patterns) {
       const m = (entry.spec.path as RegExp).exec(path);
       if (m) found.push({ entry, groups: m.groups ?? {} });
     }
-    return found.length === 0 ? { kind: "none" } : pick(found, wanted);
+    return found.length === 0 ? { kind: "none" } : pick(found, wanted, request);
   }
 }
 
 function pick(
   candidates: { entry: Entry; groups: Record<string, string> }[],
   method: string,
+  request: Request | undefined,
 ): Lookup {
-  const chosen = candidates.find((c) => c.entry.spec.method === method);
+  // The route that accepts the request, else the one that needs no accepting, else any.
+  let accepted: (typeof candidates)[number] | undefined;
+  let open: (typeof candidates)[number] | undefined;
+  let any: (typeof candidates)[number] | undefined;
+  for (const c of candidates) {
+    if (c.entry.spec.method !== method) continue;
+    any ??= c;
+    const accepts = c.entry.spec.accepts;
+    if (!accepts) open ??= c;
+    else if (!accepted && request && accepts(request)) accepted = c;
+  }
+  const chosen = accepted ?? open ?? any;
   if (!chosen) {
     const allow: string[] = [...new Set(candidates.map((c) => c.entry.spec.method))];
     if (allow.includes("GET")) allow.push("HEAD");
-    return { kind: "method", frontend: candidates[0].entry.frontend, allow };
+    // The error is in the dialect of a route that accepts the request, else of the first.
+    const owner = (request && candidates.find((c) => c.entry.spec.accepts?.(request))) ||
+      candidates[0];
+    return { kind: "method", frontend: owner.entry.frontend, allow };
   }
   const params: Record<string, string> = {};
   for (const [name, value] of Object.entries(chosen.groups)) params[name] = decodePathPart(value);

@@ -38,6 +38,12 @@ export interface RouteSpec {
    * request needs one (when client keys are configured).
    */
   isPublic?: (url: URL) => boolean;
+  /**
+   * Where two front ends serve the same method and path (`GET /v1/models` is OpenAI's, and
+   * Gemini's too), the request goes to the route whose `accepts` says it is in that route's
+   * dialect (a header only its clients send), else to the route without `accepts`.
+   */
+  accepts?: (request: Request) => boolean;
   handle(ctx: RouteContext): Promise<Response>;
 }
 

@@ -1,0 +1,76 @@
+/**
+ * Google's Gemini API (`generativelanguage`, v1beta and v1) as a front end: `generateContent`,
+ * the model list, and errors in Google's shape. Gemini CLI and the `@google/genai` SDK reach
+ * any backend through it.
+ *
+ * @module
+ */
+
+import { jsonResponse } from "../../canonical/errors.ts";
+import { readJson } from "../../edge/request.ts";
+import { completeChat } from "../../pipeline/chat.ts";
+import type { Frontend, RouteContext, RouteSpec } from "../frontend.ts";
+import { geminiErrorResponse } from "./errors.ts";
+import { getGeminiModel, listGeminiModels } from "./models.ts";
+import { modelFromPath, toChatRequest } from "./request.ts";
+import { toGeminiResponse } from "./response.ts";
+
+/** The path of a model method, `/v1beta/models/{model}:{method}` (or `/v1/…`). */
+function methodPath(method: string): RegExp {
+  return new RegExp(`^/v1(?:beta)?/models/(?<model>.+):${method}$`);
+}
+
+/**
+ * A request from a Gemini client, which the paths Gemini shares with OpenAI (`GET /v1/models`)
+ * go by: Google's SDKs send `x-goog-api-client`, and every Gemini client its key as
+ * `x-goog-api-key` or `?key=`.
+ */
+function isGeminiClient(request: Request): boolean {
+  const { headers } = request;
+  return headers.has("x-goog-api-key") || headers.has("x-goog-api-client") ||
+    (request.url.includes("key=") && new URL(request.url).searchParams.has("key"));
+}
+
+async function generateContent(ctx: RouteContext): Promise<Response> {
+  const body = await readJson(ctx.request, ctx.config.limits);
+  const { chat, includeThoughts } = toChatRequest(
+    body,
+    modelFromPath(ctx.params.model),
+    ctx.trace.log,
+  );
+  return jsonResponse(toGeminiResponse(await completeChat(ctx, chat), includeThoughts));
+}
+
+/**
+ * @example
+ * ```ts
+ * const table = new RouteTable([openAIChat, gemini]);
+ * table.lookup("POST", "/v1beta/models/gemini-2.5-pro:generateContent"); // { kind: "route", … }
+ * ```
+ */
+export const gemini: Frontend = {
+  name: "gemini",
+  routes: [
+    {
+      method: "POST",
+      path: methodPath("generateContent"),
+      name: "generate_content",
+      handle: generateContent,
+    },
+    ...["/v1beta/models", "/v1/models"].map((path): RouteSpec => ({
+      method: "GET",
+      path,
+      name: "models",
+      accepts: isGeminiClient,
+      handle: (ctx) => listGeminiModels(ctx.config),
+    })),
+    {
+      method: "GET",
+      path: /^\/v1(?:beta)?\/models\/(?<model>.+)$/,
+      name: "model",
+      accepts: isGeminiClient,
+      handle: (ctx) => getGeminiModel(ctx.config, modelFromPath(ctx.params.model)),
+    },
+  ],
+  errorResponse: geminiErrorResponse,
+};
