@@ -1,6 +1,6 @@
 /**
  * Google's Gemini API (`generativelanguage`, v1beta and v1) as a front end: `generateContent`,
- * the model list, and errors in Google's shape. Gemini CLI and the `@google/genai` SDK reach
+ * `streamGenerateContent`, the model list, and errors in Google's shape. Gemini CLI and the `@google/genai` SDK reach
  * any backend through it.
  *
  * @module
@@ -8,12 +8,13 @@
 
 import { jsonResponse } from "../../canonical/errors.ts";
 import { readJson } from "../../edge/request.ts";
-import { completeChat } from "../../pipeline/chat.ts";
+import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext, RouteSpec } from "../frontend.ts";
 import { geminiErrorResponse } from "./errors.ts";
 import { getGeminiModel, listGeminiModels } from "./models.ts";
-import { modelFromPath, toChatRequest } from "./request.ts";
+import { type GeminiChat, modelFromPath, toChatRequest } from "./request.ts";
 import { toGeminiResponse } from "./response.ts";
+import { geminiStreamWriter } from "./stream_writer.ts";
 
 /** The path of a model method, `/v1beta/models/{model}:{method}` (or `/v1/…`). */
 function methodPath(method: string): RegExp {
@@ -31,14 +32,28 @@ function isGeminiClient(request: Request): boolean {
     (request.url.includes("key=") && new URL(request.url).searchParams.has("key"));
 }
 
-async function generateContent(ctx: RouteContext): Promise<Response> {
+/** The request's body, read and translated for the path's model. */
+async function translate(ctx: RouteContext): Promise<GeminiChat> {
   const body = await readJson(ctx.request, ctx.config.limits);
-  const { chat, includeThoughts } = toChatRequest(
-    body,
-    modelFromPath(ctx.params.model),
-    ctx.trace.log,
-  );
+  return toChatRequest(body, modelFromPath(ctx.params.model), ctx.trace.log);
+}
+
+async function generateContent(ctx: RouteContext): Promise<Response> {
+  const { chat, includeThoughts } = await translate(ctx);
   return jsonResponse(toGeminiResponse(await completeChat(ctx, chat), includeThoughts));
+}
+
+/** `streamGenerateContent`: server-sent events with `?alt=sse`, else a streamed JSON array. */
+async function streamGenerateContent(ctx: RouteContext): Promise<Response> {
+  const { chat, includeThoughts } = await translate(ctx);
+  // The last event carries the usage.
+  chat.stream_options = { include_usage: true };
+  const writer = geminiStreamWriter({
+    sse: ctx.url.searchParams.get("alt") === "sse",
+    includeThoughts,
+    pieceSize: ctx.config.pieceSize,
+  });
+  return await streamChat(ctx, chat, writer);
 }
 
 /**
@@ -56,6 +71,12 @@ export const gemini: Frontend = {
       path: methodPath("generateContent"),
       name: "generate_content",
       handle: generateContent,
+    },
+    {
+      method: "POST",
+      path: methodPath("streamGenerateContent"),
+      name: "stream_generate_content",
+      handle: streamGenerateContent,
     },
     ...["/v1beta/models", "/v1/models"].map((path): RouteSpec => ({
       method: "GET",

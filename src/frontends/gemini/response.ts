@@ -95,6 +95,33 @@ export function functionCallPart(
   };
 }
 
+/**
+ * `candidate` with `calls` added as `functionCall` parts; calls whose arguments are not a JSON
+ * object are left out and make the finish reason `MALFORMED_FUNCTION_CALL`, as Gemini's own.
+ *
+ * @example
+ * ```ts
+ * withCalls({ content: { role: "model", parts: [] }, finishReason: "STOP", index: 0 }, calls);
+ * ```
+ */
+export function withCalls(
+  candidate: Candidate,
+  calls: ReadonlyArray<Pick<ToolCall, "id" | "function">>,
+): Candidate {
+  let malformed = 0;
+  for (const [i, call] of calls.entries()) {
+    const part = functionCallPart(call, i);
+    if (part) candidate.content.parts.push(part);
+    else malformed++;
+  }
+  if (malformed > 0) {
+    candidate.finishReason = "MALFORMED_FUNCTION_CALL";
+    candidate.finishMessage =
+      `${malformed} function call(s) had arguments that are not a JSON object`;
+  }
+  return candidate;
+}
+
 /** One choice as a candidate. */
 function candidate(
   choice: ChatCompletion["choices"][number],
@@ -106,22 +133,14 @@ function candidate(
     parts.push({ text: message.reasoning_content, thought: true });
   }
   if (message.content) parts.push({ text: message.content });
-  let malformed = 0;
-  for (const [i, call] of (message.tool_calls ?? []).entries()) {
-    const part = functionCallPart(call, i);
-    if (part) parts.push(part);
-    else malformed++;
-  }
-  const out: Candidate = {
-    content: { role: "model", parts },
-    finishReason: finishReason(choice.finish_reason),
-    index: choice.index,
-  };
-  if (malformed > 0) {
-    out.finishReason = "MALFORMED_FUNCTION_CALL";
-    out.finishMessage = `${malformed} function call(s) had arguments that are not a JSON object`;
-  }
-  return out;
+  return withCalls(
+    {
+      content: { role: "model", parts },
+      finishReason: finishReason(choice.finish_reason),
+      index: choice.index,
+    },
+    message.tool_calls ?? [],
+  );
 }
 
 /**
