@@ -45,5 +45,35 @@ const anthropicMessages: Variant = {
   streamEnd: 'event: message_stop\ndata: {"type":"message_stop"}\n\n',
 };
 
+/** Gemini: the model in the path, `contents` with `user`/`model` roles, `?alt=sse` streams. */
+const gemini: Variant = {
+  name: "gemini",
+  path: (stream) =>
+    `/v1beta/models/${MODEL}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
+  request: (stream) => ({
+    systemInstruction: { parts: [{ text: SYSTEM }] },
+    contents: TURNS.map((t) => ({
+      role: t.role === "assistant" ? "model" : "user",
+      parts: [{ text: t.content }],
+    })),
+    tools: [{
+      functionDeclarations: [{
+        name: TOOL.name,
+        description: TOOL.description,
+        parametersJsonSchema: TOOL.parameters,
+      }],
+    }],
+    generationConfig: { temperature: 0.7, topP: 0.95, maxOutputTokens: maxTokens(stream) },
+  }),
+  answerText: (json) => {
+    const candidates =
+      (json as { candidates?: Array<{ content?: { parts?: { text?: string }[] } }> })
+        ?.candidates;
+    return candidates?.[0]?.content?.parts?.find((p) => p.text !== undefined)?.text;
+  },
+  // The last event closes its usageMetadata and itself.
+  streamEnd: "}}\r\n\r\n",
+};
+
 /** Every front end besides OpenAI chat, in report order. */
-export const VARIANTS: readonly Variant[] = [anthropicMessages];
+export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini];

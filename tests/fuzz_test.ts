@@ -658,6 +658,9 @@ Deno.test("fuzz: 10 000 malformed Responses requests → all 4xx in OpenAI's sha
 const GEMINI_PATHS = [
   "/v1beta/models/internlm/intern-s1:generateContent",
   "/v1/models/gemini-2.5-pro:generateContent",
+  "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+  "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+  "/v1beta/models/gemini-2.5-flash:countTokens",
 ];
 
 const GEMINI_TEXT = { contents: [{ role: "user", parts: [{ text: "hi" }] }] };

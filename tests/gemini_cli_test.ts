@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { AGENT_CLIS, agentCli, runAgent } from "./agent_cli.ts";
 import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
-import { withProxy } from "./proxy.ts";
+import { type StartOptions, withProxy } from "./proxy.ts";
 
 const FINAL = "Done: hello.txt now greets the proxy.";
 const CONTENT = "hello from llm-proxy\n";
@@ -47,67 +47,76 @@ function internlm(file: string): (req: RecordedRequest) => Reply {
   };
 }
 
+async function geminiWritesAFile(proxyOptions: StartOptions): Promise<void> {
+  const gemini = await agentCli(AGENT_CLIS.gemini);
+  const work = await Deno.makeTempDir({ prefix: "llm-proxy-gemini-" });
+  const home = `${work}/home`;
+  const cwd = `${work}/project`;
+  await Deno.mkdir(`${home}/.gemini`, { recursive: true });
+  await Deno.mkdir(cwd, { recursive: true });
+  await Deno.writeTextFile(
+    `${home}/.gemini/settings.json`,
+    JSON.stringify({
+      security: { auth: { selectedType: "gemini-api-key" } },
+      telemetry: { enabled: false },
+      privacy: { usageStatisticsEnabled: false },
+      general: { disableAutoUpdate: true, disableUpdateNag: true },
+    }),
+  );
+  const file = `${cwd}/hello.txt`;
+  try {
+    await withProxy(internlm(file), async ({ up, proxy }) => {
+      const run = await runAgent(gemini, ["-p", "Create hello.txt saying hello.", "--yolo"], {
+        cwd,
+        home,
+        timeoutMs: 240_000,
+        env: {
+          GOOGLE_GEMINI_BASE_URL: proxy.origin,
+          GEMINI_API_KEY: "gemini-test-client",
+          GEMINI_CLI_NO_RELAUNCH: "true",
+          // Headless runs refuse an untrusted folder; this one is the test's own.
+          GEMINI_CLI_TRUST_WORKSPACE: "true",
+        },
+      });
+      const requests = proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
+      const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
+        `requests the proxy answered:\n${requests.join("\n")}`;
+      assert.equal(run.code, 0, context);
+      assert.equal(await Deno.readTextFile(file).catch(() => "(no file)"), CONTENT, context);
+      assert.ok(run.stdout.includes(FINAL), context);
+      assert.equal(run.stdout.split(FINAL).length, 2, `the answer was printed once:\n${context}`);
+      const calls = up.chatRequests();
+      const routed = calls.filter((c) => c.body?.response_format !== undefined);
+      const main = calls.filter((c) => c.body?.response_format === undefined);
+      assert.equal(routed.length, 1, `one model-routing request:\n${context}`);
+      assert.equal(main.length, 2, `the tool call and the answer, each asked once:\n${context}`);
+      // The model Gemini CLI asked for (gemini-…) became the forced or mapped one.
+      assert.equal(main[0].body?.model, "intern-s1");
+      // The function response was paired with the call InternLM made.
+      const tool = (main[1].body?.messages as Array<Record<string, unknown>>)
+        .find((m) => m.role === "tool");
+      assert.equal(tool?.tool_call_id, "call_write_1", context);
+      assert.ok(requests.every((l) => l.includes("frontend=gemini")), context);
+      const unanswered = requests.filter((l) => / 40[45] /.test(l));
+      assert.deepEqual(unanswered, [], `Gemini CLI called routes the proxy lacks:\n${context}`);
+    }, proxyOptions);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
 // The first run installs Gemini CLI from npm; its process may outlive what the sanitizers see.
+const cli = { sanitizeResources: false, sanitizeOps: false };
+
 Deno.test({
-  sanitizeResources: false,
-  sanitizeOps: false,
+  ...cli,
   name:
     "gemini cli: -p --yolo writes a file through the proxy (write_file call), prints the answer",
-  fn: async () => {
-    const gemini = await agentCli(AGENT_CLIS.gemini);
-    const work = await Deno.makeTempDir({ prefix: "llm-proxy-gemini-" });
-    const home = `${work}/home`;
-    const cwd = `${work}/project`;
-    await Deno.mkdir(`${home}/.gemini`, { recursive: true });
-    await Deno.mkdir(cwd, { recursive: true });
-    await Deno.writeTextFile(
-      `${home}/.gemini/settings.json`,
-      JSON.stringify({
-        security: { auth: { selectedType: "gemini-api-key" } },
-        telemetry: { enabled: false },
-        privacy: { usageStatisticsEnabled: false },
-        general: { disableAutoUpdate: true, disableUpdateNag: true },
-      }),
-    );
-    const file = `${cwd}/hello.txt`;
-    try {
-      await withProxy(internlm(file), async ({ up, proxy }) => {
-        const run = await runAgent(gemini, ["-p", "Create hello.txt saying hello.", "--yolo"], {
-          cwd,
-          home,
-          timeoutMs: 240_000,
-          env: {
-            GOOGLE_GEMINI_BASE_URL: proxy.origin,
-            GEMINI_API_KEY: "gemini-test-client",
-            GEMINI_CLI_NO_RELAUNCH: "true",
-            // Headless runs refuse an untrusted folder; this one is the test's own.
-            GEMINI_CLI_TRUST_WORKSPACE: "true",
-          },
-        });
-        const requests = proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
-        const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
-          `requests the proxy answered:\n${requests.join("\n")}`;
-        assert.equal(run.code, 0, context);
-        assert.equal(await Deno.readTextFile(file).catch(() => "(no file)"), CONTENT, context);
-        assert.ok(run.stdout.includes(FINAL), context);
-        assert.equal(run.stdout.split(FINAL).length, 2, `the answer was printed once:\n${context}`);
-        const calls = up.chatRequests();
-        const routed = calls.filter((c) => c.body?.response_format !== undefined);
-        const main = calls.filter((c) => c.body?.response_format === undefined);
-        assert.equal(routed.length, 1, `one model-routing request:\n${context}`);
-        assert.equal(main.length, 2, `the tool call and the answer, each asked once:\n${context}`);
-        // The model Gemini CLI asked for (gemini-…) became the forced one.
-        assert.equal(main[0].body?.model, "intern-s1");
-        // The function response was paired with the call InternLM made.
-        const tool = (main[1].body?.messages as Array<Record<string, unknown>>)
-          .find((m) => m.role === "tool");
-        assert.equal(tool?.tool_call_id, "call_write_1", context);
-        assert.ok(requests.every((l) => l.includes("frontend=gemini")), context);
-        const unanswered = requests.filter((l) => / 40[45] /.test(l));
-        assert.deepEqual(unanswered, [], `Gemini CLI called routes the proxy lacks:\n${context}`);
-      }, { overrides: { forceModel: "internlm/intern-s1" } });
-    } finally {
-      await Deno.remove(work, { recursive: true });
-    }
-  },
+  fn: () => geminiWritesAFile({ overrides: { forceModel: "internlm/intern-s1" } }),
+});
+
+Deno.test({
+  ...cli,
+  name: "gemini cli: the same through a models: map for gemini-*",
+  fn: () => geminiWritesAFile({ configText: 'models:\n  "gemini-*": internlm/intern-s1\n' }),
 });

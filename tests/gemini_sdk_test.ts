@@ -1,10 +1,13 @@
 // The Gemini front end end to end with Google's own SDK (`@google/genai`) as the client, its base
 // URL pointed at the proxy, in front of a fake InternLM: answers, function calling round trips
-// (with and without ids), thoughts, images, the model list, errors in Google's shape, client keys
+// (with and without ids), thoughts, images, countTokens, the model list, errors in Google's shape, client keys
 // as x-goog-api-key or ?key= (and never in a log line), and a hang-up cancelling the upstream.
 import assert from "node:assert/strict";
 import { WRITE_FILE } from "./gemini.ts";
 import { ApiError, type Content, GoogleGenAI } from "@google/genai";
+import { toChatRequest } from "../src/frontends/gemini/request.ts";
+import { Logger } from "../src/operations/log.ts";
+import { countChatTokens } from "../src/pipeline/token_count.ts";
 import { completion, openaiError, rateLimited, type Responder } from "./fake_upstream.ts";
 import { eventually, type StartOptions, type TestProxy, withProxy } from "./proxy.ts";
 
@@ -332,5 +335,37 @@ Deno.test("genai hang-up: aborting generateContent cancels the upstream call", a
     controller.abort();
     await assert.rejects(call);
     await up.waitForAbort(0, 5000);
+  });
+});
+
+Deno.test("genai countTokens: the shared estimate, nothing upstream; more text is more tokens", async () => {
+  await withGemini(() => completion("unused"), async (ai, { up, proxy }) => {
+    const small = await ai.models.countTokens({ model: MODEL, contents: "Hello there" });
+    const big = await ai.models.countTokens({ model: MODEL, contents: "Hello there ".repeat(200) });
+    assert.ok(small.totalTokens! > 2 && small.totalTokens! < 20, String(small.totalTokens));
+    assert.ok(big.totalTokens! > small.totalTokens! + 150, String(big.totalTokens));
+    // The same number as the canonical counter gives the translated request.
+    const { chat } = toChatRequest(
+      { contents: [{ role: "user", parts: [{ text: "Hello there" }] }] },
+      MODEL,
+      new Logger("error"),
+    );
+    assert.equal(small.totalTokens, await countChatTokens(chat));
+    // A whole generateContentRequest counts its tools too.
+    const url = `${proxy.origin}/v1beta/models/${MODEL}:countTokens`;
+    const withTools = await (await fetch(url, {
+      method: "POST",
+      body: JSON.stringify({
+        generateContentRequest: {
+          contents: [{ role: "user", parts: [{ text: "Hello there" }] }],
+          tools: [{ functionDeclarations: [WRITE_FILE] }],
+        },
+      }),
+    })).json();
+    assert.ok(withTools.totalTokens > small.totalTokens! + 20, JSON.stringify(withTools));
+    const bad = await fetch(url, { method: "POST", body: '{"contents":[]}' });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.status, "INVALID_ARGUMENT");
+    assert.equal(up.chatRequests().length, 0, "nothing reached the upstream");
   });
 });

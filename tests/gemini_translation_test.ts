@@ -1,10 +1,14 @@
 // Gemini front end, rule by rule: each translation of a request (Gemini → chat) and of an answer
-// (chat → Gemini) in a table, plus the schema conversion and the error shape.
+// (chat → Gemini) in a table, plus the schema conversion, the error shape, and the routes Gemini
+// shares with OpenAI.
 import assert from "node:assert/strict";
 import { WRITE_FILE } from "./gemini.ts";
 import { ApiError } from "../src/canonical/errors.ts";
 import type { ChatCompletion } from "../src/canonical/types.ts";
 import { Logger } from "../src/operations/log.ts";
+import { RouteTable } from "../src/edge/routes.ts";
+import { gemini } from "../src/frontends/gemini/frontend.ts";
+import { openAIChat } from "../src/frontends/openai_chat/frontend.ts";
 import { geminiErrorBody, grpcStatus } from "../src/frontends/gemini/errors.ts";
 import { modelFromPath, toChatRequest } from "../src/frontends/gemini/request.ts";
 import {
@@ -822,4 +826,30 @@ Deno.test("errors: a retry-after becomes a RetryInfo detail", () => {
     "@type": "type.googleapis.com/google.rpc.RetryInfo",
     retryDelay: "7s",
   }]);
+});
+
+// ---- routes shared with OpenAI ----
+
+Deno.test("routes: GET /v1/models is Gemini's for Google's clients, OpenAI's for the rest", () => {
+  const table = new RouteTable([openAIChat, gemini]);
+  const at = (headers: Record<string, string>, url = "http://x/v1/models") =>
+    table.lookup("GET", new URL(url).pathname, new Request(url, { headers }));
+  const frontendOf = (l: ReturnType<typeof at>) =>
+    l.kind === "route" ? l.match.frontend.name : l.kind === "method" ? l.frontend.name : "none";
+  assert.equal(frontendOf(at({})), "openai_chat");
+  assert.equal(frontendOf(at({ "x-goog-api-key": "k" })), "gemini");
+  assert.equal(frontendOf(at({ "x-goog-api-client": "google-genai-sdk/3.3.0" })), "gemini");
+  assert.equal(frontendOf(at({}, "http://x/v1/models?key=k")), "gemini");
+  assert.equal(frontendOf(at({}, "http://x/v1/models/internlm/intern-s1")), "openai_chat");
+  assert.equal(frontendOf(at({ "x-goog-api-key": "k" }, "http://x/v1/models/a/b")), "gemini");
+  assert.equal(frontendOf(at({}, "http://x/v1beta/models")), "gemini");
+  const put = table.lookup(
+    "PUT",
+    "/v1/models/m:generateContent",
+    new Request("http://x/", {
+      method: "PUT",
+      headers: { "x-goog-api-client": "g" },
+    }),
+  );
+  assert.equal(frontendOf(put), "gemini", "a wrong method is answered in the client's dialect");
 });

@@ -1,7 +1,7 @@
 /**
  * Google's Gemini API (`generativelanguage`, v1beta and v1) as a front end: `generateContent`,
- * `streamGenerateContent`, the model list, and errors in Google's shape. Gemini CLI and the `@google/genai` SDK reach
- * any backend through it.
+ * `streamGenerateContent`, `countTokens`, the model list, and errors in Google's shape. Gemini
+ * CLI and the `@google/genai` SDK reach any backend through it.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { jsonResponse } from "../../canonical/errors.ts";
 import { readJson } from "../../edge/request.ts";
 import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext, RouteSpec } from "../frontend.ts";
+import { countTokens } from "./count_tokens.ts";
 import { geminiErrorResponse } from "./errors.ts";
 import { getGeminiModel, listGeminiModels } from "./models.ts";
 import { type GeminiChat, modelFromPath, toChatRequest } from "./request.ts";
@@ -78,6 +79,7 @@ export const gemini: Frontend = {
       name: "stream_generate_content",
       handle: streamGenerateContent,
     },
+    { method: "POST", path: methodPath("countTokens"), name: "count_tokens", handle: countTokens },
     ...["/v1beta/models", "/v1/models"].map((path): RouteSpec => ({
       method: "GET",
       path,
