@@ -323,41 +323,70 @@ Deno.test("sdk: hanging up mid-stream cancels the upstream call", async () => {
   }, { configText: "streaming:\n  keepalive_interval: 0.05\n" });
 });
 
-Deno.test("sdk: a live upstream stream is relayed as Anthropic events (usage at the end)", async () => {
-  const up = await FakeUpstream.start(() => ({
-    kind: "sse",
-    parts: slowly(
-      sseEvents({
-        reasoning: ["Let me ", "see."],
-        content: ["Str", "eam", "ed!"],
-        usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
-      }),
-      5,
-    ),
-  }));
+/** A proxy whose backend `local` is `type: openai` in front of a fake server that streams. */
+async function withLiveUpstream(
+  responder: Responder,
+  fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
+): Promise<void> {
+  const up = await FakeUpstream.start(responder);
   up.streams = true;
   const proxy = await startProxy({
     configText:
       `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
   });
   try {
-    const message = await client(proxy).messages.stream({
-      model: "local/served-model",
-      max_tokens: 50,
-      messages: [{ role: "user", content: "hi" }],
-    }).finalMessage();
-    assert.deepEqual(message.content, [
-      { type: "thinking", thinking: "Let me see.", signature: "" },
-      { type: "text", text: "Streamed!" },
-    ]);
-    assert.equal(message.stop_reason, "end_turn");
-    assert.deepEqual([message.usage.input_tokens, message.usage.output_tokens], [12, 5]);
-    assert.equal(up.chatRequests()[0].body?.stream, true);
-    assert.deepEqual(up.chatRequests()[0].body?.stream_options, { include_usage: true });
+    await fn(proxy, up);
   } finally {
     await proxy.close();
     await up.close();
   }
+}
+
+const LIVE_SCRIPT = {
+  reasoning: ["Let me ", "see."],
+  content: ["Str", "eam", "ed!"],
+  usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+};
+
+function streamHi(proxy: TestProxy) {
+  return client(proxy).messages.stream({
+    model: "local/served-model",
+    max_tokens: 50,
+    messages: [{ role: "user", content: "hi" }],
+  });
+}
+
+Deno.test("sdk: a live upstream stream is relayed as Anthropic events (usage at the end)", async () => {
+  await withLiveUpstream(
+    () => ({ kind: "sse", parts: slowly(sseEvents(LIVE_SCRIPT), 5) }),
+    async (proxy, up) => {
+      const message = await streamHi(proxy).finalMessage();
+      assert.deepEqual(message.content, [
+        { type: "thinking", thinking: "Let me see.", signature: "" },
+        { type: "text", text: "Streamed!" },
+      ]);
+      assert.equal(message.stop_reason, "end_turn");
+      assert.deepEqual([message.usage.input_tokens, message.usage.output_tokens], [12, 5]);
+      assert.equal(up.chatRequests()[0].body?.stream, true);
+      assert.deepEqual(up.chatRequests()[0].body?.stream_options, { include_usage: true });
+    },
+  );
+});
+
+Deno.test("sdk: a live stream breaking off after the start → event: error, raised by the SDK", async () => {
+  const parts = sseEvents({ ...LIVE_SCRIPT, done: false }).slice(0, 4);
+  await withLiveUpstream(() => ({ kind: "sse", parts, fail: true }), async (proxy) => {
+    const stream = streamHi(proxy);
+    let text = "";
+    stream.on("text", (delta) => text += delta);
+    const err = await stream.finalMessage().catch((e) => e);
+    assert.ok(err instanceof Anthropic.APIError, String(err));
+    const body = err.error as { type: string; error: { type: string; message: string } };
+    assert.equal(body.type, "error");
+    assert.equal(body.error.type, "overloaded_error");
+    assert.match(body.error.message, /broke off/);
+    assert.equal(text, "Str", "what came before the break was delivered");
+  });
 });
 
 Deno.test("sdk: client keys work as x-api-key (the SDK's header) and a wrong one is authentication_error", async () => {
@@ -367,4 +396,12 @@ Deno.test("sdk: client keys work as x-api-key (the SDK's header) and a wrong one
     const err = await sayHi(client(proxy, { apiKey: "wrong" }), 5).catch((e) => e);
     assert.ok(err instanceof Anthropic.AuthenticationError, String(err));
   }, { env: { LLM_PROXY_API_KEYS: "sk-proxy-client" } });
+});
+
+Deno.test("sdk: models.list() reads the proxy's model list (the OpenAI route serves both)", async () => {
+  await withProxy(undefined, async ({ proxy }) => {
+    const ids: string[] = [];
+    for await (const model of client(proxy).models.list()) ids.push(model.id);
+    assert.ok(ids.includes("internlm/internlm2.5-latest"), ids.join(", "));
+  });
 });

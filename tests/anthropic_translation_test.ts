@@ -620,3 +620,29 @@ Deno.test("anthropic stream: a whole answer with bad tool arguments fails before
   const w = anthropicStreamWriter({ pieceSize: 4, stopSequences: [] });
   assert.throws(() => w.whole?.(completionOf({ tool_calls: [call("c", "W", "nope")] })), ApiError);
 });
+
+Deno.test("anthropic stream: a call's id repeated on every delta, or never sent, is still one block", () => {
+  const w = anthropicStreamWriter({ pieceSize: 4, stopSequences: [] });
+  let text = "";
+  for (const piece of ['{"a"', ":1}"]) {
+    text += w.chunk(chunk({
+      tool_calls: [{
+        index: 0,
+        id: "same",
+        type: "function",
+        function: { name: "W", arguments: piece },
+      }],
+    }));
+  }
+  text += w.chunk(chunk({ tool_calls: [{ index: 1, function: { name: "X", arguments: "{}" } }] }));
+  text += w.end();
+  const starts = events(text).filter(([n]) => n === "content_block_start").map(([, d]) =>
+    d.content_block as Record<string, string>
+  );
+  assert.deepEqual(starts.map((b) => b.name), ["W", "X"]);
+  assert.equal(starts[0].id, "same");
+  assert.match(starts[1].id, /^toolu_[0-9a-f]{32}$/);
+  const json = events(text).filter(([, d]) => d.index === 0 && d.type === "content_block_delta")
+    .map(([, d]) => (d.delta as Record<string, string>).partial_json).join("");
+  assert.equal(json, '{"a":1}');
+});

@@ -49,6 +49,18 @@ export function messageId(completionId: string): string {
 }
 
 /**
+ * An id for a tool call the upstream sent without one (Anthropic's `toolu_` form).
+ *
+ * @example
+ * ```ts
+ * toolUseId(); // "toolu_3f0c9a…"
+ * ```
+ */
+export function toolUseId(): string {
+  return `toolu_${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+/**
  * Anthropic's usage from the canonical one; prompt tokens read from a cache are Anthropic's
  * `cache_read_input_tokens`, not part of `input_tokens`.
  *
@@ -143,7 +155,7 @@ export function contentBlocks(message: Choice["message"]): ContentBlock[] {
     const name = call.function?.name ?? "";
     blocks.push({
       type: "tool_use",
-      id: call.id,
+      id: call.id || toolUseId(),
       name,
       input: toolInput(call.function?.arguments ?? "", name),
     });

@@ -15,7 +15,7 @@ import { commentEvent, SSE_HEADERS } from "../../streams/sse.ts";
 import { splitText } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { anthropicErrorEvent } from "./errors.ts";
-import { anthropicUsage, messageId, stopReason, toolInput } from "./response.ts";
+import { anthropicUsage, messageId, stopReason, toolInput, toolUseId } from "./response.ts";
 
 /** Options of {@link anthropicStreamWriter}. */
 export interface AnthropicStreamOptions {
@@ -54,6 +54,7 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
   let openTool = -1;
   let blocks = 0;
   let emittedToolUse = false;
+  const toolIndices = new Set<number>();
   let finish: string | null | undefined;
   let upstreamStop: unknown;
 
@@ -148,7 +149,7 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
         yield delta("text", piece);
       }
       for (const [i, call] of (message.tool_calls ?? []).entries()) {
-        yield toolStart(i, call.id, call.function?.name ?? "");
+        yield toolStart(i, call.id || toolUseId(), call.function?.name ?? "");
         for (const piece of splitText(call.function?.arguments ?? "", options.pieceSize)) {
           yield toolArgs(i, piece);
         }
@@ -166,7 +167,11 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
       if (d.reasoning_content) text += delta("thinking", d.reasoning_content);
       if (d.content) text += delta("text", d.content);
       for (const call of d.tool_calls ?? []) {
-        if (call.id) text += toolStart(call.index, call.id, call.function?.name ?? "");
+        // A call starts at its index's first delta; some upstreams repeat the id on every one.
+        if (!toolIndices.has(call.index)) {
+          toolIndices.add(call.index);
+          text += toolStart(call.index, call.id || toolUseId(), call.function?.name ?? "");
+        }
         text += toolArgs(call.index, call.function?.arguments ?? "");
       }
       // Content first: a chunk carrying its last text and the finish reason loses neither.
