@@ -398,10 +398,25 @@ Deno.test("sdk: client keys work as x-api-key (the SDK's header) and a wrong one
   }, { env: { LLM_PROXY_API_KEYS: "sk-proxy-client" } });
 });
 
-Deno.test("sdk: models.list() reads the proxy's model list (the OpenAI route serves both)", async () => {
+Deno.test("sdk: models.list() and models.retrieve() in Anthropic's shape, aliases included", async () => {
   await withProxy(undefined, async ({ proxy }) => {
-    const ids: string[] = [];
-    for await (const model of client(proxy).models.list()) ids.push(model.id);
-    assert.ok(ids.includes("internlm/internlm2.5-latest"), ids.join(", "));
-  });
+    const anthropic = client(proxy);
+    const models: Anthropic.ModelInfo[] = [];
+    for await (const model of anthropic.models.list()) models.push(model);
+    assert.deepEqual(models[0], {
+      type: "model",
+      id: "claude-*",
+      display_name: "claude-* → internlm/intern-s1",
+      created_at: "1970-01-01T00:00:00.000Z",
+    });
+    const listed = models.find((m) => m.id === "internlm/internlm2.5-latest");
+    assert.equal(listed?.type, "model");
+    const mapped = await anthropic.models.retrieve("claude-sonnet-4-5");
+    assert.equal(mapped.display_name, "claude-sonnet-4-5 → internlm/intern-s1");
+    const err = await anthropic.models.retrieve("gpt-4o").catch((e) => e);
+    assert.ok(err instanceof Anthropic.NotFoundError, String(err));
+    // Clients of other dialects still get OpenAI's list on the same path.
+    const openai = await (await fetch(`${proxy.origin}/v1/models`)).json();
+    assert.equal(openai.object, "list");
+  }, { configText: 'models:\n  "claude-*": internlm/intern-s1\n' });
 });

@@ -14,6 +14,7 @@ import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext } from "../frontend.ts";
 import { countTokens } from "./count_tokens.ts";
 import { anthropicErrorResponse } from "./errors.ts";
+import { getAnthropicModel, isAnthropicClient, listAnthropicModels } from "./models.ts";
 import { toChatRequest } from "./request.ts";
 import { toAnthropicMessage } from "./response.ts";
 import { anthropicStreamWriter } from "./stream_writer.ts";
@@ -55,6 +56,21 @@ export const anthropic: Frontend = {
       path: "/v1/messages/count_tokens",
       name: "count_tokens",
       handle: async (ctx) => countTokens(ctx, await readRequest(ctx)),
+    },
+    {
+      method: "GET",
+      path: "/v1/models",
+      name: "models",
+      accepts: isAnthropicClient,
+      handle: (ctx) => listAnthropicModels(ctx.config),
+    },
+    {
+      method: "GET",
+      // The id may itself contain `/`.
+      path: /^\/v1\/models\/(?<id>.+)$/,
+      name: "model",
+      accepts: isAnthropicClient,
+      handle: (ctx) => getAnthropicModel(ctx.config, ctx.params.id),
     },
     // Claude Code's connectivity check (`HEAD /api/hello`) before its first request.
     {
