@@ -9,6 +9,7 @@ import { Logger } from "../src/operations/log.ts";
 import { RouteTable } from "../src/edge/routes.ts";
 import { gemini } from "../src/frontends/gemini/frontend.ts";
 import { openAIChat } from "../src/frontends/openai_chat/frontend.ts";
+import { NO_RESPONSE } from "../src/frontends/gemini/contents.ts";
 import { geminiErrorBody, grpcStatus } from "../src/frontends/gemini/errors.ts";
 import { modelFromPath, toChatRequest } from "../src/frontends/gemini/request.ts";
 import {
@@ -216,6 +217,37 @@ const CONTENT_RULES: Array<[string, unknown[], Record<string, unknown>, unknown[
         tool_calls: [{ id: "a", type: "function", function: { name: "f", arguments: "{}" } }],
       },
       { role: "tool", tool_call_id: "a", content: "{}" },
+    ],
+  ],
+  [
+    "a call left unanswered when the conversation moves on gets a tool message saying so",
+    [
+      user("Go"),
+      {
+        role: "model",
+        parts: [{ functionCall: { id: "a", name: "f" } }, { functionCall: { id: "b", name: "g" } }],
+      },
+      {
+        role: "user",
+        parts: [{ functionResponse: { id: "a", name: "f", response: { output: "1" } } }, {
+          text: "Stop there.",
+        }],
+      },
+    ],
+    {},
+    [
+      { role: "user", content: "Go" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "a", type: "function", function: { name: "f", arguments: "{}" } },
+          { id: "b", type: "function", function: { name: "g", arguments: "{}" } },
+        ],
+      },
+      { role: "tool", tool_call_id: "a", content: "1" },
+      { role: "tool", tool_call_id: "b", content: NO_RESPONSE },
+      { role: "user", content: "Stop there." },
     ],
   ],
   [

@@ -10,7 +10,8 @@
  * Gemini may send function calls without ids. Each then gets an id made from its place in the
  * history (`call_<content>_<n>`), the same on every turn of a conversation since history only
  * grows, and each `functionResponse` is paired with a call of the model turn before it: by id
- * when it has one that matches, else the first unanswered call of the same name.
+ * when it has one that matches, else the first unanswered call of the same name. A call still
+ * unanswered when the conversation moves on gets a tool message saying so.
  *
  * @module
  */
@@ -70,11 +71,20 @@ export function toMessages(contents: unknown, systemInstruction: unknown): Messa
     }
     if (role === "model") {
       const turn = modelTurn(parts, i, path);
-      pending = turn.calls;
-      if (turn.message) messages.push(turn.message);
+      // A turn of thoughts alone leaves nothing, and the calls before it still wait.
+      if (turn.message) {
+        settle(messages, pending);
+        messages.push(turn.message);
+        pending = turn.calls;
+      }
     } else if (role === "user" || role === "function") {
       // Gemini's older `function` role carried function responses; it is a user turn.
-      messages.push(...userTurn(parts, path, pending));
+      const turn = userTurn(parts, path, pending);
+      messages.push(...turn.tools);
+      if (turn.user) {
+        settle(messages, pending);
+        messages.push(turn.user);
+      }
     } else {
       throw invalidArgument(
         at(path, "role"),
@@ -85,7 +95,23 @@ export function toMessages(contents: unknown, systemInstruction: unknown): Messa
   if (messages.length === first) {
     throw invalidArgument("contents", "holds nothing to send: only thoughts or empty turns");
   }
+  if (messages.at(-1)?.role === "tool") settle(messages, pending);
   return messages;
+}
+
+/** What a call no `functionResponse` answered is told it returned. */
+export const NO_RESPONSE = "(no result: the client sent no functionResponse for this call)";
+
+/**
+ * Answers every call of `pending` still unanswered, before the conversation moves on: chat
+ * upstreams refuse an assistant turn whose tool calls are not all followed by tool messages.
+ */
+function settle(messages: Message[], pending: PendingCall[]): void {
+  for (const call of pending) {
+    if (call.answered) continue;
+    call.answered = true;
+    messages.push({ role: "tool", tool_call_id: call.id, content: NO_RESPONSE });
+  }
 }
 
 /** The system instruction's text: a content's text parts, or a plain string. */
@@ -144,7 +170,11 @@ function modelTurn(
  * A user turn: its function responses as `tool` messages first (they answer the model turn just
  * before), then the rest as one user message.
  */
-function userTurn(parts: unknown[], path: string, pending: PendingCall[]): Message[] {
+function userTurn(
+  parts: unknown[],
+  path: string,
+  pending: PendingCall[],
+): { tools: Message[]; user?: Message } {
   const tools: Message[] = [];
   const content: ContentPart[] = [];
   for (let j = 0; j < parts.length; j++) {
@@ -159,13 +189,13 @@ function userTurn(parts: unknown[], path: string, pending: PendingCall[]): Messa
       content.push(...converted.extra);
     }
   }
-  if (content.length === 0) return tools;
+  if (content.length === 0) return { tools };
   const allText = content.every((p) => p.type === "text");
   const user: Message = {
     role: "user",
     content: allText ? content.map((p) => p.text).join("\n") : content,
   };
-  return [...tools, user];
+  return { tools, user };
 }
 
 function userPart(part: Record<string, unknown>, path: string, pending: PendingCall[]): UserPart {
