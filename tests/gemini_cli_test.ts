@@ -4,56 +4,84 @@
 // fake answers in that schema; then it answers the main request with a write_file tool call and,
 // once the function response comes back, with a final text. The file must be on disk, the final
 // answer on stdout, each request answered once (no re-request for a missing finishReason), and
-// every route the CLI called must exist.
+// every route the CLI called must exist. Also: through a models: map, with keep-alives while the
+// upstream thinks (an SSE comment there breaks the CLI's stream parser), and an error after the
+// stream started, which the CLI must report with its status.
 import assert from "node:assert/strict";
-import { AGENT_CLIS, agentCli, runAgent } from "./agent_cli.ts";
-import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
-import { type StartOptions, withProxy } from "./proxy.ts";
+import { AGENT_CLIS, agentCli, type AgentRun, runAgent } from "./agent_cli.ts";
+import {
+  completion,
+  type FakeUpstream,
+  openaiError,
+  type RecordedRequest,
+  type Reply,
+} from "./fake_upstream.ts";
+import { type StartOptions, type TestProxy, withProxy } from "./proxy.ts";
 
 const FINAL = "Done: hello.txt now greets the proxy.";
 const CONTENT = "hello from llm-proxy\n";
 
-/** The fake InternLM: the router's JSON, then write_file, then the final answer. */
-function internlm(file: string): (req: RecordedRequest) => Reply {
-  return (req) => {
-    const body = req.body ?? {};
-    const messages = (body.messages ?? []) as Array<Record<string, unknown>>;
-    const tools = (body.tools ?? []) as Array<{ function?: { name?: string } }>;
-    const format = body.response_format as { type?: string; json_schema?: { schema?: unknown } };
-    if (format?.type === "json_schema") {
-      // Answer in whatever schema the CLI's model router sent, with every required field.
-      const schema = format.json_schema?.schema as {
-        properties?: Record<string, { type?: string }>;
-      };
-      const answer: Record<string, unknown> = {};
-      for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
-        answer[name] = prop.type === "integer" || prop.type === "number" ? 20 : "simple task";
-      }
-      return completion(JSON.stringify(answer));
-    }
-    if (messages.some((m) => m.role === "tool")) return completion(FINAL);
-    if (!tools.some((t) => t.function?.name === "write_file")) return completion("ok");
-    return completion(null, {
-      reasoning_content: "The user wants a file; write_file makes it.",
-      tool_calls: [{
-        id: "call_write_1",
-        type: "function",
-        function: {
-          name: "write_file",
-          arguments: JSON.stringify({ file_path: file, content: CONTENT }),
-        },
-      }],
-    });
-  };
+/**
+ * The fake InternLM: the router's JSON, then write_file, then the final answer, each after
+ * `delayMs` (thinking time).
+ */
+function internlm(file: string, delayMs: number): (req: RecordedRequest) => Reply {
+  return (req) => ({ ...answer(req, file), delayMs });
 }
 
-async function geminiWritesAFile(proxyOptions: StartOptions): Promise<void> {
+function answer(req: RecordedRequest, file: string): Reply {
+  const body = req.body ?? {};
+  const messages = (body.messages ?? []) as Array<Record<string, unknown>>;
+  const tools = (body.tools ?? []) as Array<{ function?: { name?: string } }>;
+  const format = body.response_format as { type?: string; json_schema?: { schema?: unknown } };
+  if (format?.type === "json_schema") {
+    // Answer in whatever schema the CLI's model router sent, with every required field.
+    const schema = format.json_schema?.schema as {
+      properties?: Record<string, { type?: string }>;
+    };
+    const json: Record<string, unknown> = {};
+    for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
+      json[name] = prop.type === "integer" || prop.type === "number" ? 20 : "simple task";
+    }
+    return completion(JSON.stringify(json));
+  }
+  if (messages.some((m) => m.role === "tool")) return completion(FINAL);
+  if (!tools.some((t) => t.function?.name === "write_file")) return completion("ok");
+  return completion(null, {
+    reasoning_content: "The user wants a file; write_file makes it.",
+    tool_calls: [{
+      id: "call_write_1",
+      type: "function",
+      function: {
+        name: "write_file",
+        arguments: JSON.stringify({ file_path: file, content: CONTENT }),
+      },
+    }],
+  });
+}
+
+/** A run of `gemini -p <prompt> --yolo` in a fresh home and folder, against a proxy. */
+interface GeminiRun {
+  run: AgentRun;
+  cwd: string;
+  /** The request lines of the proxy's log, and the run's output, for failure messages. */
+  requests: string[];
+  context: string;
+}
+
+/** Runs Gemini CLI in a fresh home and project folder; `check` sees the run, then both go. */
+async function withGeminiRun(
+  responder: (cwd: string) => (req: RecordedRequest) => Reply,
+  proxyOptions: StartOptions,
+  check: (run: GeminiRun, ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
+): Promise<void> {
   const gemini = await agentCli(AGENT_CLIS.gemini);
   const work = await Deno.makeTempDir({ prefix: "llm-proxy-gemini-" });
   const home = `${work}/home`;
   const cwd = `${work}/project`;
   await Deno.mkdir(`${home}/.gemini`, { recursive: true });
   await Deno.mkdir(cwd, { recursive: true });
+  await Deno.mkdir(`${work}/tmp`);
   await Deno.writeTextFile(
     `${home}/.gemini/settings.json`,
     JSON.stringify({
@@ -63,26 +91,43 @@ async function geminiWritesAFile(proxyOptions: StartOptions): Promise<void> {
       general: { disableAutoUpdate: true, disableUpdateNag: true },
     }),
   );
-  const file = `${cwd}/hello.txt`;
   try {
-    await withProxy(internlm(file), async ({ up, proxy }) => {
+    await withProxy(responder(cwd), async (ctx) => {
       const run = await runAgent(gemini, ["-p", "Create hello.txt saying hello.", "--yolo"], {
         cwd,
         home,
         timeoutMs: 240_000,
         env: {
-          GOOGLE_GEMINI_BASE_URL: proxy.origin,
+          GOOGLE_GEMINI_BASE_URL: ctx.proxy.origin,
           GEMINI_API_KEY: "gemini-test-client",
           GEMINI_CLI_NO_RELAUNCH: "true",
           // Headless runs refuse an untrusted folder; this one is the test's own.
           GEMINI_CLI_TRUST_WORKSPACE: "true",
+          // Its error reports go to the temporary folder: this run's, removed after.
+          TMPDIR: `${work}/tmp`,
         },
       });
-      const requests = proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
+      const requests = ctx.proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
       const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
         `requests the proxy answered:\n${requests.join("\n")}`;
+      await check({ run, cwd, requests, context }, ctx);
+    }, proxyOptions);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+function geminiWritesAFile(proxyOptions: StartOptions, delayMs = 0): Promise<void> {
+  return withGeminiRun(
+    (cwd) => internlm(`${cwd}/hello.txt`, delayMs),
+    proxyOptions,
+    async ({ run, cwd, requests, context }, { up }) => {
       assert.equal(run.code, 0, context);
-      assert.equal(await Deno.readTextFile(file).catch(() => "(no file)"), CONTENT, context);
+      assert.equal(
+        await Deno.readTextFile(`${cwd}/hello.txt`).catch(() => "(no file)"),
+        CONTENT,
+        context,
+      );
       assert.ok(run.stdout.includes(FINAL), context);
       assert.equal(run.stdout.split(FINAL).length, 2, `the answer was printed once:\n${context}`);
       const calls = up.chatRequests();
@@ -99,10 +144,8 @@ async function geminiWritesAFile(proxyOptions: StartOptions): Promise<void> {
       assert.ok(requests.every((l) => l.includes("frontend=gemini")), context);
       const unanswered = requests.filter((l) => / 40[45] /.test(l));
       assert.deepEqual(unanswered, [], `Gemini CLI called routes the proxy lacks:\n${context}`);
-    }, proxyOptions);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+    },
+  );
 }
 
 // The first run installs Gemini CLI from npm; its process may outlive what the sanitizers see.
@@ -119,4 +162,37 @@ Deno.test({
   ...cli,
   name: "gemini cli: the same through a models: map for gemini-*",
   fn: () => geminiWritesAFile({ configText: 'models:\n  "gemini-*": internlm/intern-s1\n' }),
+});
+
+Deno.test({
+  ...cli,
+  name: "gemini cli: keep-alives while InternLM thinks do not disturb its stream parser",
+  fn: () =>
+    geminiWritesAFile({
+      overrides: { forceModel: "internlm/intern-s1" },
+      configText: "streaming:\n  keepalive_interval: 0.05\n",
+    }, 400),
+});
+
+Deno.test({
+  ...cli,
+  name: "gemini cli: an error after the stream started is reported with its status, not a hang",
+  fn: () =>
+    withGeminiRun(
+      () => (req) =>
+        req.body?.response_format === undefined
+          ? { ...openaiError(400, "the conversation is too long for intern-s1"), delayMs: 400 }
+          : completion('{"complexity_reasoning":"simple","complexity_score":20}'),
+      {
+        overrides: { forceModel: "internlm/intern-s1" },
+        configText: "streaming:\n  keepalive_interval: 0.05\n",
+      },
+      ({ run, context }) => {
+        assert.notEqual(run.code, 0, context);
+        const output = run.stdout + run.stderr;
+        assert.match(output, /INVALID_ARGUMENT|400/, context);
+        assert.match(output, /too long for intern-s1/, context);
+        return Promise.resolve();
+      },
+    ),
 });
