@@ -95,7 +95,7 @@ async function compile(target: string, output: URL): Promise<void> {
       `deno compile for ${target} failed (exit ${status.code})` +
         (base.startsWith("download")
           ? `; if Deno's release server is out of reach, set DENORT_BIN to a denort ` +
-            `${Deno.version.deno} for this machine or cache denort-${target}.zip (see README)`
+            `${Deno.version.deno} for this machine or cache denort-${target}.zip (see docs/deployment.md)`
           : ""),
     );
   }

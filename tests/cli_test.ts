@@ -118,9 +118,9 @@ Deno.test("a wildcard listen address is probed through loopback", () => {
   assert.equal(healthUrl({ host: "localhost", port: 80 }), "http://localhost:80/health");
 });
 
-Deno.test("--help and the README list every flag and environment variable", async () => {
+Deno.test("--help and docs/configuration.md list every flag and environment variable", async () => {
   const help = helpText("9.9.9");
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const reference = await Deno.readTextFile(new URL("../docs/configuration.md", import.meta.url));
   const names = [
     ...FLAGS.map((f) => `--${f.name}`),
     ...Object.values(ENV),
@@ -128,7 +128,7 @@ Deno.test("--help and the README list every flag and environment variable", asyn
   ];
   for (const name of names) {
     assert.ok(help.includes(name), `--help lacks ${name}`);
-    assert.ok(readme.includes(name), `README lacks ${name}`);
+    assert.ok(reference.includes(name), `docs/configuration.md lacks ${name}`);
   }
   for (const flag of FLAGS) {
     if (flag.env) assert.ok(help.includes(`[env: ${flag.env}]`), flag.name);

@@ -43,7 +43,12 @@ function levelOf(config: Config): LogLevel {
 
 // ---- the file ----
 
-Deno.test("config: the README's smallest example loads", () => {
+Deno.test("config: the smallest example of docs/configuration.md loads", async () => {
+  const doc = await Deno.readTextFile(new URL("docs/configuration.md", REPO_ROOT));
+  assert.ok(
+    doc.includes("```yaml\n" + SEED_EXAMPLE + "```"),
+    "the example is in the doc as tested",
+  );
   const config = load({ configText: SEED_EXAMPLE });
   assert.deepEqual([...config.backends.keys()], ["internlm"]);
   assert.equal(config.router.resolve("internlm2.5-latest").backend.name, "internlm");

@@ -36,10 +36,14 @@ Deno.test("Dockerfile: the tested binary and healthcheck, the tooling's Deno, kn
   assert.match(dockerfile, /LLM_PROXY_HOST=0\.0\.0\.0/);
 });
 
-Deno.test("Dockerfile and README name only environment variables the proxy reads", async () => {
+Deno.test("Dockerfile, README and docs name only environment variables the proxy reads", async () => {
   const known = new Set<string>(Object.values(ENV));
-  for (const file of ["Dockerfile", "README.md", "config.example.yaml"]) {
+  const docs = [...Deno.readDirSync(new URL("../docs/", import.meta.url))]
+    .filter((e) => e.isFile).map((e) => `docs/${e.name}`);
+  for (const file of ["Dockerfile", "README.md", "config.example.yaml", ...docs]) {
     for (const name of envNames(await read(file))) {
+      // The test suite's own settings (LLM_PROXY_TEST_REDIS_URL, …), which docs may mention.
+      if (name.startsWith("LLM_PROXY_TEST_")) continue;
       assert.ok(known.has(name), `${file} names ${name}, which the proxy does not read`);
     }
   }
