@@ -473,3 +473,61 @@ Deno.test("live stream: an error reports only the items that were closed, and st
   assert.deepEqual(response.output.map((i) => i.type), ["reasoning"]);
   assert.equal(completed, false);
 });
+
+Deno.test("tools: a namespace's tools are offered by name; additional_tools items add tools", () => {
+  const request = validateResponsesRequest({
+    model: "m",
+    input: [
+      {
+        type: "additional_tools",
+        role: "developer",
+        tools: [{
+          type: "namespace",
+          name: "functions",
+          tools: [
+            {
+              type: "custom",
+              name: "exec",
+              format: { type: "grammar", syntax: "lark", definition: "start: /.+/" },
+            },
+            { type: "function", name: "wait", parameters: { type: "object" } },
+          ],
+        }],
+      },
+      { role: "user", content: "hi" },
+    ],
+    tools: [{ type: "namespace", name: "clock", tools: [{ type: "function", name: "sleep" }] }],
+  }, false);
+  const { chat, customTools } = toChatRequest(request, request.input, "x", log);
+  const names = (chat.tools as { function: { name: string } }[]).map((t) => t.function.name);
+  assert.deepEqual(names, ["sleep", "exec", "wait"]);
+  assert.deepEqual([...customTools], ["exec"]);
+  assert.deepEqual(chat.messages, [{ role: "user", content: "hi" }], "the item adds no message");
+});
+
+Deno.test("items: a call left without an output (an interrupted turn) is answered as interrupted", () => {
+  const interrupted = "The call was interrupted: it produced no output.";
+  const call = (id: string) => ({ type: "function_call", call_id: id, name: "f", arguments: "{}" });
+  const toolCall = (id: string) => ({
+    id,
+    type: "function",
+    function: { name: "f", arguments: "{}" },
+  });
+  assert.deepEqual(
+    msgs([
+      call("a"),
+      call("b"),
+      { type: "function_call_output", call_id: "a", output: "A" },
+      { role: "user", content: "stop" },
+      call("c"),
+    ]),
+    [
+      { role: "assistant", content: null, tool_calls: [toolCall("a"), toolCall("b")] },
+      { role: "tool", tool_call_id: "a", content: "A" },
+      { role: "tool", tool_call_id: "b", content: interrupted },
+      { role: "user", content: "stop" },
+      { role: "assistant", content: null, tool_calls: [toolCall("c")] },
+      { role: "tool", tool_call_id: "c", content: interrupted },
+    ],
+  );
+});

@@ -23,10 +23,16 @@ interface AssistantTurn {
   toolCalls: ToolCall[];
 }
 
-/** Collects messages; an assistant turn stays open until an item of another role arrives. */
+/**
+ * Collects messages; an assistant turn stays open until an item of another role arrives. A tool
+ * call left without an output (an interrupted turn) gets one saying so before the conversation
+ * goes on, since OpenAI-style upstreams refuse a call that is never answered.
+ */
 class Messages {
   readonly list: Message[] = [];
   readonly #calls = new Set<string>();
+  /** Calls of the latest assistant turn that no output has answered yet. */
+  readonly #unanswered = new Set<string>();
   #turn: AssistantTurn | undefined;
 
   turn(): AssistantTurn {
@@ -43,18 +49,23 @@ class Messages {
     if (!this.#calls.has(callId)) {
       throw invalid(`${at}.call_id ${callId} answers no function or custom tool call`, at);
     }
-    this.push({ role: "tool", tool_call_id: callId, content });
+    this.close();
+    this.#unanswered.delete(callId);
+    this.list.push({ role: "tool", tool_call_id: callId, content });
   }
 
   push(message: Message): void {
     this.close();
+    this.#answerTheRest();
     this.list.push(message);
   }
 
+  /** Ends the open assistant turn, if any; call {@link Messages.end} after the last item. */
   close(): void {
     const turn = this.#turn;
     if (!turn) return;
     this.#turn = undefined;
+    this.#answerTheRest();
     const message: Message = {
       role: "assistant",
       content: turn.content.length > 0 ? turn.content.join("\n\n") : null,
@@ -62,8 +73,25 @@ class Messages {
     if (turn.reasoning.length > 0) message.reasoning_content = turn.reasoning.join("\n\n");
     if (turn.toolCalls.length > 0) message.tool_calls = turn.toolCalls;
     this.list.push(message);
+    for (const call of turn.toolCalls) this.#unanswered.add(call.id);
+  }
+
+  end(): Message[] {
+    this.close();
+    this.#answerTheRest();
+    return this.list;
+  }
+
+  #answerTheRest(): void {
+    for (const id of this.#unanswered) {
+      this.list.push({ role: "tool", tool_call_id: id, content: INTERRUPTED });
+    }
+    this.#unanswered.clear();
   }
 }
+
+/** The output of a call whose output never came. */
+const INTERRUPTED = "The call was interrupted: it produced no output.";
 
 const ROLES: Record<string, string> = {
   user: "user",
@@ -114,6 +142,8 @@ const ITEM_RULES: Record<string, (item: JsonObject, at: string, out: Messages) =
     const [callId] = strings(item, at, ["call_id"]);
     out.result(callId, toolOutput(item.output, `${at}.output`), at);
   },
+  // Tools sent as an input item (Codex with its own models): `toChatRequest` offers them.
+  additional_tools() {},
   reasoning(item, at, out) {
     // Summaries, or the raw reasoning text some servers send; encrypted content means nothing
     // to a chat upstream and is never sent.
@@ -218,8 +248,7 @@ export function itemsToMessages(
     addItems(instructions, "instructions", out, log);
   }
   addItems(items, "input", out, log);
-  out.close();
-  return out.list;
+  return out.end();
 }
 
 function addItems(items: readonly JsonObject[], where: string, out: Messages, log: Logger): void {
@@ -254,7 +283,7 @@ export function toChatRequest(
   model: string,
   log: Logger,
 ): ChatTranslation {
-  const { tools, custom } = chatTools(request.tools, log);
+  const { tools, custom } = chatTools([...request.tools, ...itemTools(items)], log);
   const chat: ChatRequest = {
     model,
     messages: itemsToMessages(items, request.instructions, log),
@@ -276,6 +305,17 @@ export function toChatRequest(
   const format = responseFormat(request.text?.format);
   if (format) chat.response_format = format;
   return { chat, customTools: custom };
+}
+
+/** The tools of `additional_tools` items, which Codex sends instead of `tools` for its own models. */
+function itemTools(items: readonly JsonObject[]): JsonObject[] {
+  return items.flatMap((item) =>
+    item.type === "additional_tools" && Array.isArray(item.tools)
+      ? item.tools.filter((tool): tool is JsonObject =>
+        isRecord(tool) && typeof tool.type === "string"
+      )
+      : []
+  );
 }
 
 /** `text.format` as chat's `response_format`; plain text needs none. */

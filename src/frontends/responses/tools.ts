@@ -1,8 +1,8 @@
 /**
  * Tools both ways. Into chat: `function` tools as they are; `custom` (freeform) tools, such as
- * Codex's `apply_patch` with its grammar, as a function taking one string argument, `input`;
- * built-in tool types (web search, file search, shells run by OpenAI, …) left out, since no chat
- * upstream runs them. Back out: a call of a custom tool becomes a `custom_tool_call` item with
+ * Codex's `apply_patch` with its grammar, as a function taking one string argument, `input`; the
+ * tools of a `namespace` by their own names; built-in tool types (web search, file search, shells
+ * run by OpenAI, …) left out, since no chat upstream runs them. Back out: a call of a custom tool becomes a `custom_tool_call` item with
  * that string as its `input`, never plain text.
  *
  * @module
@@ -23,7 +23,7 @@ export interface ChatTools {
   custom: ReadonlySet<string>;
 }
 
-/** Codex also sends namespaced tool groups and built-ins; only these two kinds reach a chat upstream. */
+/** The tool kinds a chat upstream can be given; built-ins are left out. */
 const TOOL_RULES: Record<string, (tool: JsonObject, at: string) => JsonObject> = {
   function: (tool, at) => {
     const name = toolName(tool, at);
@@ -86,17 +86,25 @@ function customDescription(tool: JsonObject): string {
 export function chatTools(tools: readonly JsonObject[], log: Logger): ChatTools {
   const out: JsonObject[] = [];
   const custom = new Set<string>();
-  tools.forEach((tool, i) => {
+  const add = (tool: JsonObject, at: string) => {
     const type = tool.type as string;
-    const rule = TOOL_RULES[type];
-    if (!rule) {
-      log.debug(`responses: tools[${i}] of type ${type} left out: a chat upstream cannot run it`);
+    // Codex groups tools in namespaces; chat has none, so their tools are offered by name.
+    if (type === "namespace" && Array.isArray(tool.tools)) {
+      tool.tools.forEach((inner, j) => {
+        if (isRecord(inner)) add(inner, `${at}.tools[${j}]`);
+      });
       return;
     }
-    const translated = rule(tool, `tools[${i}]`);
+    const rule = TOOL_RULES[type];
+    if (!rule) {
+      log.debug(`responses: ${at} of type ${type} left out: a chat upstream cannot run it`);
+      return;
+    }
+    const translated = rule(tool, at);
     if (type === "custom") custom.add(tool.name as string);
     out.push(translated);
-  });
+  };
+  tools.forEach((tool, i) => add(tool, `tools[${i}]`));
   return { tools: out, custom };
 }
 
