@@ -330,6 +330,12 @@ Deno.test("utf8Length: the byte length TextEncoder gives, lone surrogates includ
     "ends on a high \ud83d",
     "\u007f\u0080\u07ff\u0800\uffff",
     JSON.stringify({ content: "mixed é 😀 \ud800 中" }),
+    // Longer than one count's slice (21 845 units): pairs and lone halves across its edges.
+    "中".repeat(100_000),
+    "a".repeat(21_844) + "😀" + "b".repeat(30_000),
+    "a".repeat(21_844) + "\ud83d" + "b".repeat(30_000),
+    "a".repeat(21_845) + "\ude00" + "😀".repeat(20_000),
+    "x😀".repeat(40_000),
   ];
   for (const s of samples) {
     assert.equal(utf8Length(s), new TextEncoder().encode(s).byteLength, JSON.stringify(s));

@@ -104,9 +104,17 @@ export function textResponse(
   });
 }
 
+/** Where {@link utf8Length} has the runtime's encoder count: bytes written there are discarded. */
+const scratch = new Uint8Array(64 * 1024);
+/** UTF-16 units per count: even at 3 bytes each they fit {@link scratch}. */
+const SLICE = Math.floor(scratch.length / 3);
+const encoder = new TextEncoder();
+
 /**
- * The length of `text` in UTF-8 bytes, counted without encoding it. A lone surrogate counts as
- * the 3 bytes of the U+FFFD it is sent as.
+ * The length of `text` in UTF-8 bytes, as it will be sent; a lone surrogate counts as the 3
+ * bytes of the U+FFFD it is sent as. The runtime's encoder counts it into a scratch buffer,
+ * far faster than a loop over the characters (and it flattens a string built by `+=` once,
+ * which the response needs anyway); a long text goes in slices, never cut inside a pair.
  *
  * @example
  * ```ts
@@ -114,25 +122,19 @@ export function textResponse(
  * ```
  */
 export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) {
-      bytes += 1;
-    } else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
-      // A pair: two units, four bytes.
-      bytes += 2;
-      i++;
-    } else {
-      bytes += 2;
-    }
+  if (text.length <= SLICE) return encoder.encodeInto(text, scratch).written;
+  let bytes = 0;
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(at + SLICE, text.length);
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+    bytes += encoder.encodeInto(text.slice(at, end), scratch).written;
+    at = end;
   }
   return bytes;
 }
 
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Turns anything thrown into an {@link ApiError}; unknown failures become a generic 500. */
