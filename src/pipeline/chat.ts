@@ -9,11 +9,11 @@
  */
 
 import type { Answer, ChunkStream, StreamEvent } from "../backends/backend.ts";
-import { ApiError, CLIENT_CLOSED } from "../canonical/errors.ts";
+import { ApiError, CLIENT_CLOSED, utf8Length } from "../canonical/errors.ts";
 import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import type { RouteContext, StreamWriter } from "../frontends/frontend.ts";
 import { streamBody, type StreamEnd } from "../streams/stream_body.ts";
-import { synthesizedEvents } from "../streams/synthesize.ts";
+import { fitsOneBody, synthesizedEvents, synthesizedText } from "../streams/synthesize.ts";
 import { whenAborted } from "./abort.ts";
 import { routeName, runChain } from "./fallback.ts";
 
@@ -60,21 +60,22 @@ export async function streamChat(
   const call = startCall(ctx, { ...chat, stream: true }, () => !sentBytes);
   const includeUsage = chat.stream_options?.include_usage === true;
   const options = { pieceSize: config.pieceSize, includeUsage };
-  const result = call.answer.then((a) => {
+  const answer = call.answer.then((a) => {
     trace.stream = a instanceof ReadableStream ? "native" : "synthesized";
-    return a instanceof ReadableStream
-      ? relabelled(a, call.reported)
-      : synthesizedEvents(relabel(a, call.reported), options, writer);
+    return a instanceof ReadableStream ? relabelled(a, call.reported) : relabel(a, call.reported);
   });
   let streaming = false;
   const stream = (keepAliveMs: number) => {
+    const events = answer.then((a) =>
+      a instanceof ReadableStream ? a : synthesizedEvents(a, options, writer)
+    );
     // Committed before the answer came: assume synthesis until a live stream shows up.
     trace.stream ??= "synthesized";
     streaming = true;
     let ended!: (end: StreamEnd) => void;
     trace.streamEnd = new Promise((resolve) => ended = resolve);
     return new Response(
-      streamBody(result, writer, {
+      streamBody(events, writer, {
         keepAliveMs,
         onCancel: () => call.abort(new ApiError(CLIENT_CLOSED, "client closed the stream")),
         onFirstByte: () => sentBytes = true,
@@ -87,8 +88,14 @@ export async function streamChat(
     );
   };
   try {
-    if (config.keepAliveMs === 0 || await settlesWithin(result, config.keepAliveMs)) {
-      await result;
+    if (config.keepAliveMs === 0 || await settlesWithin(answer, config.keepAliveMs)) {
+      const a = await answer;
+      // The whole answer in hand: its events as one string are the cheapest body there is.
+      if (!(a instanceof ReadableStream) && fitsOneBody(a)) {
+        const text = synthesizedText(a, options, writer);
+        trace.streamEnd = Promise.resolve({ outcome: "done", bytes: utf8Length(text) });
+        return new Response(text, { headers: writer.headers });
+      }
       return stream(0);
     }
     trace.log.debug(

@@ -133,6 +133,48 @@ export function synthesizedEvents(
 }
 
 /**
+ * The most text (content, reasoning and tool arguments, in UTF-16 units) of a completion that
+ * {@link synthesizedText} writes as one string; a longer answer goes out in batches, so that its
+ * first events do not wait for the last to be made.
+ */
+const ONE_BODY_CHARS = 256 * 1024;
+
+/** True when `completion` is small enough for {@link synthesizedText}. */
+export function fitsOneBody(completion: ChatCompletion): boolean {
+  let chars = 0;
+  for (const { message } of completion.choices) {
+    chars += (message.content?.length ?? 0) + (message.reasoning_content?.length ?? 0);
+    for (const call of message.tool_calls ?? []) chars += call.function?.arguments?.length ?? 0;
+  }
+  return chars <= ONE_BODY_CHARS;
+}
+
+/**
+ * Every event of `completion` in `writer`'s dialect, closing text included, as one string: the
+ * body of a stream whose answer is already whole, sent in one go (no stream to pull, no batch
+ * to encode).
+ *
+ * @example
+ * ```ts
+ * return new Response(synthesizedText(completion, options, writer), { headers: writer.headers });
+ * ```
+ */
+export function synthesizedText(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+  writer: StreamWriter,
+): string {
+  writer.whole?.(completion);
+  let text = "";
+  for (
+    const event of writer.completionEvents?.(completion) ?? chunkTexts(completion, options, writer)
+  ) {
+    text += event;
+  }
+  return text + writer.end();
+}
+
+/**
  * Every chunk of `completion` written by `writer`. The chunks are parsed back from their JSON
  * rather than built a second way, so both paths cut a completion identically.
  */
