@@ -6,7 +6,12 @@ import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { fetchFailure } from "../src/backends/fetch_failure.ts";
 import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
-import { completionChunkJson, splitText, synthesizedEvents } from "../src/streams/synthesize.ts";
+import {
+  completionChunkJson,
+  splitText,
+  synthesizedEvents,
+  synthesizedText,
+} from "../src/streams/synthesize.ts";
 import { openAIStreamWriter } from "../src/frontends/openai_chat/stream_writer.ts";
 import type { AssistantMessage, ChatCompletion } from "../src/canonical/types.ts";
 
@@ -64,7 +69,8 @@ Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stre
       message: {
         role: "assistant",
         content: `answer ${index}: 😀 "quotes" \\ back\nslash </script> ${"x".repeat(40)}`,
-        reasoning_content: index === 0 ? "thinking about it" : undefined,
+        // Nothing to escape: cut as it is (pairs kept whole), not stringified piece by piece.
+        reasoning_content: index === 0 ? "thinking about it 😀😀😀 at some length" : undefined,
         refusal: null,
         tool_calls: index === 1
           ? [{ id: "call_1", type: "function", function: { name: "f", arguments: '{"a":1}' } }]
@@ -121,6 +127,11 @@ Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stre
         frames += event.frames;
       }
       assert.equal(frames, texts.map((t) => `data: ${t}\n\n`).join(""));
+      // And so does the one-string body of a whole answer, with the closing event.
+      assert.equal(
+        synthesizedText(completion, options, openAIStreamWriter(options)),
+        `${frames}data: [DONE]\n\n`,
+      );
     }
   }
 });

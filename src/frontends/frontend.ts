@@ -87,6 +87,12 @@ export interface StreamWriter {
    * by chunk; {@link StreamWriter.end} still follows.
    */
   completionEvents?(completion: ChatCompletion): Iterable<string>;
+  /**
+   * The same events as one string, the fastest path of all: a whole completion small enough is
+   * sent as one body. {@link StreamWriter.end} still follows. Without it, the events of
+   * {@link StreamWriter.completionEvents} (or of each chunk) are joined.
+   */
+  completionText?(completion: ChatCompletion): string;
   /** The text for one chunk; `""` when it adds nothing to send yet. */
   chunk(chunk: ChatCompletionChunk): string;
   /** An upstream comment (its keep-alive) passed on, or `""`. */

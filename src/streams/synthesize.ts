@@ -17,25 +17,43 @@ export interface SynthesisOptions {
   includeUsage: boolean;
 }
 
-/** A text delta's JSON, `{"content":"…"}`, without building and stringifying an object. */
-const textDelta = (field: "content" | "reasoning_content", piece: string) =>
-  `{"${field}":${JSON.stringify(piece)}}`;
+/**
+ * Pushes onto `out` one chunk's JSON per piece of `text`: `open`, the delta (`before`, the piece
+ * as a JSON string, `after`), `close`. Text with nothing to escape (the usual case) is cut as it
+ * is between quotes, with no `JSON.stringify` per piece; other text is stringified piece by piece.
+ */
+function pushTextChunks(
+  out: string[],
+  [open, close]: readonly [string, string],
+  [before, after]: readonly [string, string],
+  text: string,
+  size: number,
+): void {
+  if (text === "") return;
+  const plain = JSON.stringify(text).length === text.length + 2;
+  const head = plain ? `${open}${before}"` : `${open}${before}`;
+  const tail = plain ? `"${after}${close}` : `${after}${close}`;
+  for (let start = 0; start < text.length;) {
+    const end = pieceEnd(text, start, size);
+    const piece = text.slice(start, end);
+    out.push(head + (plain ? piece : JSON.stringify(piece)) + tail);
+    start = end;
+  }
+}
 
 /**
- * The JSON of every delta of one choice, in stream order (role, reasoning, content, tool calls)
- * but for the final, empty one.
+ * Pushes onto `out` the JSON of every chunk of one choice, in stream order (role, reasoning,
+ * content, tool calls) but for the final one; `frame` is the chunk's text around its delta.
  */
-function* deltaJson(
+function pushChoiceChunks(
+  out: string[],
+  frame: readonly [string, string],
   message: ChatCompletion["choices"][number]["message"],
-  pieceSize: number,
-): Generator<string> {
-  yield `{"role":"assistant","content":""}`;
-  for (const piece of splitText(message.reasoning_content ?? "", pieceSize)) {
-    yield textDelta("reasoning_content", piece);
-  }
-  for (const piece of splitText(message.content ?? "", pieceSize)) {
-    yield textDelta("content", piece);
-  }
+  size: number,
+): void {
+  out.push(`${frame[0]}{"role":"assistant","content":""}${frame[1]}`);
+  pushTextChunks(out, frame, [`{"reasoning_content":`, "}"], message.reasoning_content ?? "", size);
+  pushTextChunks(out, frame, [`{"content":`, "}"], message.content ?? "", size);
   for (const [i, call] of (message.tool_calls ?? []).entries()) {
     const delta: ChunkDelta = {
       tool_calls: [{
@@ -45,10 +63,9 @@ function* deltaJson(
         function: { name: call.function?.name ?? "", arguments: "" },
       }],
     };
-    yield JSON.stringify(delta);
-    for (const piece of splitText(call.function?.arguments ?? "", pieceSize)) {
-      yield `{"tool_calls":[{"index":${i},"function":{"arguments":${JSON.stringify(piece)}}}]}`;
-    }
+    out.push(`${frame[0]}${JSON.stringify(delta)}${frame[1]}`);
+    const args = [`{"tool_calls":[{"index":${i},"function":{"arguments":`, "}}]}"] as const;
+    pushTextChunks(out, frame, args, call.function?.arguments ?? "", size);
   }
 }
 
@@ -63,35 +80,34 @@ function usageChunk(
 }
 
 /**
- * The chunks for `completion`, as the JSON text of each, lazily. What every chunk shares (`id`,
+ * The chunks for `completion`, as the JSON text of each. What every chunk shares (`id`,
  * `object`, `created`, `model`) is serialised once, so a chunk costs only the stringifying of its
  * delta, and a text delta not even that; the text is what `JSON.stringify` would make of the
  * whole chunk.
  *
  * @example
  * ```ts
- * for (const json of completionChunkJson(completion, { pieceSize: 32, includeUsage: false })) {
- *   body += `data: ${json}\n\n`;
- * }
+ * const body = completionChunkJson(completion, { pieceSize: 32, includeUsage: false })
+ *   .map((json) => `data: ${json}\n\n`).join("");
  * ```
  */
-export function* completionChunkJson(
+export function completionChunkJson(
   completion: ChatCompletion,
   options: SynthesisOptions,
-): Generator<string> {
+): string[] {
   const { id, created, model } = completion;
   const shared = JSON.stringify({ id, object: "chat.completion.chunk", created, model });
   const head = `${shared.slice(0, -1)},"choices":[{"index":`;
   const tail = options.includeUsage ? `}],"usage":null}` : `}]}`;
+  const out: string[] = [];
   for (const { index, message, finish_reason } of completion.choices) {
     const open = `${head}${index},"delta":`;
-    for (const delta of deltaJson(message, options.pieceSize)) {
-      yield `${open}${delta},"finish_reason":null${tail}`;
-    }
-    yield `${open}{},"finish_reason":${JSON.stringify(finish_reason ?? "stop")}${tail}`;
+    pushChoiceChunks(out, [open, `,"finish_reason":null${tail}`], message, options.pieceSize);
+    out.push(`${open}{},"finish_reason":${JSON.stringify(finish_reason ?? "stop")}${tail}`);
   }
   const last = usageChunk(completion, options);
-  if (last) yield JSON.stringify(last);
+  if (last) out.push(JSON.stringify(last));
+  return out;
 }
 
 /**
@@ -165,12 +181,8 @@ export function synthesizedText(
   writer: StreamWriter,
 ): string {
   writer.whole?.(completion);
-  let text = "";
-  for (
-    const event of writer.completionEvents?.(completion) ?? chunkTexts(completion, options, writer)
-  ) {
-    text += event;
-  }
+  const text = writer.completionText?.(completion) ??
+    [...writer.completionEvents?.(completion) ?? chunkTexts(completion, options, writer)].join("");
   return text + writer.end();
 }
 
@@ -193,14 +205,20 @@ function* chunkTexts(
  * surrogate pair, so every piece is valid text on its own.
  */
 export function* splitText(text: string, size: number): Generator<string> {
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(start + size, text.length);
-    // A high surrogate right before the cut means the cut is inside a code point.
-    if (end < text.length && end - start > 1 && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+  for (let start = 0; start < text.length;) {
+    const end = pieceEnd(text, start, size);
     yield text.slice(start, end);
     start = end;
   }
+}
+
+/** Where the piece of `text` from `start` ends: `size` on, or one less to keep a pair whole. */
+function pieceEnd(text: string, start: number, size: number): number {
+  const end = Math.min(start + size, text.length);
+  // A high surrogate right before the cut means the cut is inside a code point.
+  return end < text.length && end - start > 1 && isHighSurrogate(text.charCodeAt(end - 1))
+    ? end - 1
+    : end;
 }
 
 function isHighSurrogate(code: number): boolean {

@@ -25,8 +25,11 @@ export function openAIStreamWriter(options: SynthesisOptions): StreamWriter {
   return {
     headers: SSE_HEADERS,
     keepAlive: () => KEEP_ALIVE_COMMENT,
-    *completionEvents(completion: ChatCompletion) {
-      for (const json of completionChunkJson(completion, options)) yield `data: ${json}\n\n`;
+    completionEvents: (completion: ChatCompletion) =>
+      completionChunkJson(completion, options).map((json) => `data: ${json}\n\n`),
+    completionText(completion: ChatCompletion) {
+      const chunks = completionChunkJson(completion, options);
+      return chunks.length === 0 ? "" : `data: ${chunks.join("\n\ndata: ")}\n\n`;
     },
     chunk: (chunk: ChatCompletionChunk) => dataEvent(chunk),
     comment: commentEvent,
