@@ -1,7 +1,7 @@
 // Pure helpers: shared deadline timers, text splitting and chunk serialisation for synthesized
 // streams, <think> handling, upstream error parsing, Retry-After parsing and UTF-8 lengths.
 import assert from "node:assert/strict";
-import { deadline, whenAborted } from "../src/pipeline/abort.ts";
+import { deadline, later, whenAborted } from "../src/pipeline/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { fetchFailure } from "../src/backends/fetch_failure.ts";
 import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
@@ -297,6 +297,16 @@ Deno.test("retryAfterMs: missing or garbage → undefined", () => {
 });
 
 // ---- deadline ----
+
+Deno.test("later: runs once its time is up, never once cancelled", async () => {
+  const ran: string[] = [];
+  later(20, () => ran.push("due"));
+  const cancel = later(20, () => ran.push("cancelled"));
+  cancel();
+  cancel();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(ran, ["due"]);
+});
 
 Deno.test("deadline: fires once its time is up, shared by deadlines due together", async () => {
   const parent = new AbortController().signal;

@@ -80,6 +80,24 @@ function withdraw(due: Due, bucket: Bucket): void {
 }
 
 /**
+ * Runs `fn` once `ms` have passed, unless the returned function is called first; like deadlines,
+ * it shares a timer with everything due at the same moment (it may run up to 1% or 8 ms late,
+ * see {@link schedule}), so arming and cancelling it cost a set entry, not a timer.
+ *
+ * @example
+ * ```ts
+ * const cancel = later(50, () => console.log("still waiting"));
+ * await work();
+ * cancel();
+ * ```
+ */
+export function later(ms: number, fn: () => void): () => void {
+  const due: Due = { fire: fn };
+  const bucket = schedule(due, Math.max(0, ms));
+  return () => withdraw(due, bucket);
+}
+
+/**
  * A signal that aborts with its parent or once `ms` have passed (up to 1% or 8 ms later: deadlines
  * share timers, see {@link schedule}).
  *

@@ -14,7 +14,7 @@ import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import type { RouteContext, StreamWriter } from "../frontends/frontend.ts";
 import { streamBody, type StreamEnd } from "../streams/stream_body.ts";
 import { fitsOneBody, synthesizedEvents, synthesizedText } from "../streams/synthesize.ts";
-import { whenAborted } from "./abort.ts";
+import { later, whenAborted } from "./abort.ts";
 import { routeName, runChain } from "./fallback.ts";
 
 /**
@@ -208,13 +208,17 @@ function relabel<T extends { model: string }>(answer: T, reported: (served: stri
   return answer;
 }
 
-/** True if `promise` settles (either way) within `ms`. The timer never outlives the call. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const due = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), due]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * True if `promise` settles (either way) within `ms`. The wait shares a timer with the other
+ * requests' (a stream costs no timer of its own) and never outlives the call.
+ */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const cancel = later(ms, () => resolve(false));
+    const settled = () => {
+      cancel();
+      resolve(true);
+    };
+    promise.then(settled, settled);
+  });
 }
