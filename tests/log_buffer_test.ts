@@ -3,7 +3,7 @@
 // proxy is stopped with SIGTERM (text and JSON), and lines keep their order.
 import assert from "node:assert/strict";
 import { RUNTIME_FLAGS } from "../scripts/compile.ts";
-import { type ByteWriter, LogBuffer } from "../src/operations/log_buffer.ts";
+import { BATCH_MS, type ByteWriter, LogBuffer } from "../src/operations/log_buffer.ts";
 import { completion, FakeUpstream } from "./fake_upstream.ts";
 import { chatBody } from "./proxy.ts";
 import { spawnProxy } from "./subprocess.ts";
@@ -76,13 +76,13 @@ Deno.test("log buffer: a full queue drops lines and notes how many, where they w
   writer.gate = gate;
   const buffer = new LogBuffer(writer, note, 100);
   buffer.write("first");
-  await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, BATCH_MS + 10));
   // "first" is in a write that hangs; the queue takes about 100 characters more, then drops.
   const sent = Array.from({ length: 40 }, (_, i) => `queued-${String(i).padStart(2, "0")}`);
   for (const line of sent) buffer.write(line);
   open();
   writer.gate = undefined;
-  await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, BATCH_MS + 10));
   buffer.write("after");
   await buffer.flush();
   const lines = writer.lines();

@@ -1,7 +1,8 @@
 /**
  * The log's way out: lines are queued and written in batches by asynchronous writes, one at a
  * time and in order, so a request never waits on the log's destination (a pipe to a slow
- * collector, a full disk) and a busy proxy makes one write for many lines instead of one each.
+ * collector, a full disk) and a busy proxy makes one write for many lines instead of one each
+ * (a first line waits {@link BATCH_MS} for company).
  * The queue is bounded; {@link LogBuffer.flush} (on drain, before exit) waits for everything
  * queued, and on `Deno.exit` whatever has not reached a write yet is written synchronously.
  *
@@ -28,6 +29,13 @@ export interface LineSink {
  */
 export const MAX_QUEUED_CHARS = 1 << 20;
 
+/**
+ * How long a first line waits for others before the write: under load a write then carries
+ * dozens of lines (each write is an operation on another thread, costing several µs however
+ * little it carries); an idle proxy's line is out this much later.
+ */
+export const BATCH_MS = 10;
+
 const encoder = new TextEncoder();
 
 /**
@@ -52,7 +60,7 @@ export class LogBuffer implements LineSink {
     private readonly maxChars = MAX_QUEUED_CHARS,
   ) {}
 
-  /** Queues `line` (without its newline); the write starts after the current task's lines. */
+  /** Queues `line` (without its newline); it is written within about {@link BATCH_MS}. */
   write(line: string): void {
     if (this.#chars + line.length > this.maxChars) {
       this.#dropped++;
@@ -108,8 +116,7 @@ export class LogBuffer implements LineSink {
 
   async #writeAll(): Promise<void> {
     try {
-      // Lines written later in this same task join the first one's write.
-      await Promise.resolve();
+      await new Promise((resolve) => setTimeout(resolve, BATCH_MS));
       for (let bytes = this.#take(); bytes !== undefined; bytes = this.#take()) {
         try {
           for (let at = 0; at < bytes.length;) at += await this.writer.write(bytes.subarray(at));
