@@ -7,8 +7,8 @@
  * and events, timers, crypto, GC, native code) and divides by the requests served. Prints
  * Markdown: per category and the top functions, µs per request.
  *
- * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV]` (`--rev` profiles
- * the proxy as it was at git revision REV).
+ * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV] [--log-level L]`
+ * (`--rev` profiles the proxy as it was at git revision REV).
  *
  * @module
  */
@@ -115,7 +115,14 @@ function shortUrl(url: string, root: string): string {
 
 async function profileOnce(
   generator: LoadGenerator,
-  opts: { root: string; upstream: Server; bodyFile: string; seconds: number; dir: string },
+  opts: {
+    root: string;
+    upstream: Server;
+    bodyFile: string;
+    seconds: number;
+    dir: string;
+    logLevel?: string;
+  },
 ): Promise<Attribution> {
   const profDir = await Deno.makeTempDir({ dir: opts.dir, prefix: "prof-" });
   const start: string = JSON.parse(Deno.readTextFileSync(`${opts.root}/deno.json`)).tasks.start;
@@ -130,6 +137,7 @@ async function profileOnce(
       "127.0.0.1",
       "--port",
       "{port}",
+      ...(opts.logLevel ? ["--log-level", opts.logLevel] : []),
     ],
     env: {
       INTERNAI_API_BASE_URL: `${opts.upstream.origin}/api/v1`,
@@ -192,6 +200,7 @@ async function main(): Promise<void> {
       seconds: { type: "string", default: "8" },
       top: { type: "string", default: "10" },
       rev: { type: "string" },
+      "log-level": { type: "string" },
     },
   });
   const log = (line: string) => console.error(`profile: ${line}`);
@@ -210,7 +219,8 @@ async function main(): Promise<void> {
     const out = [`Load average before: ${Deno.readTextFileSync("/proc/loadavg").trim()}.`];
     for (const [title, bodyFile] of [["JSON", bodies.chat], ["stream", bodies.chatStream]]) {
       log(`${title}: ${seconds} s at c=64`);
-      const a = await profileOnce(generator, { root, upstream, bodyFile, seconds, dir });
+      const logLevel = values["log-level"];
+      const a = await profileOnce(generator, { root, upstream, bodyFile, seconds, dir, logLevel });
       out.push("", render(`${title}${values.rev ? ` @${values.rev}` : ""}`, a, Number(values.top)));
     }
     console.log(out.join("\n"));
