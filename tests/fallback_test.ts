@@ -89,7 +89,7 @@ for (const frontend of FRONTEND_CALLS) {
         const line = `llm_proxy_fallbacks_total{from="internlm/intern-s1",to="local/qwen3-32b",` +
           `reason="${reason}"} 2`;
         assert.ok(metrics.split("\n").includes(line), `${line} in\n${metrics}`);
-        const logged = proxy.logs.filter((l) => l.includes("POST /v1/chat/completions 200"));
+        const logged = proxy.logs.filter((l) => / INFO POST \S+ 200 /.test(l));
         assert.equal(logged.length, 2);
         for (const l of logged) {
           assert.match(l, /backend=local model=qwen3-32b/);

@@ -149,5 +149,49 @@ const openaiChat: FrontendCall = {
   },
 };
 
+/** Anthropic Messages. */
+const anthropicMessages: FrontendCall = {
+  name: "anthropic",
+  async ask(proxy, model, stream, extra = {}) {
+    const res = await fetch(`${proxy.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model,
+        max_tokens: 256,
+        messages: [{ role: "user", content: "Hello!" }],
+        stream,
+        ...extra,
+      }),
+    });
+    if (!res.ok) {
+      const body = await res.json();
+      return { status: res.status, headers: res.headers, error: body.error?.message };
+    }
+    if (!stream) {
+      const body = await res.json();
+      const text = body.content.filter((b: { type: string }) => b.type === "text");
+      return {
+        status: res.status,
+        headers: res.headers,
+        model: body.model,
+        content: text.map((b: { text: string }) => b.text).join(""),
+      };
+    }
+    const events = parseSse(await res.text()).data.map((d) => JSON.parse(d));
+    const start = events.find((e) => e.type === "message_start");
+    const text = events.filter((e) =>
+      e.type === "content_block_delta" && e.delta.type === "text_delta"
+    );
+    return {
+      status: res.status,
+      headers: res.headers,
+      model: start?.message?.model,
+      content: text.map((e) => e.delta.text).join(""),
+      error: events.find((e) => e.type === "error")?.error?.message,
+    };
+  },
+};
+
 /** Every front end the routing tests go through; a new dialect adds its own here. */
-export const FRONTEND_CALLS: readonly FrontendCall[] = [openaiChat];
+export const FRONTEND_CALLS: readonly FrontendCall[] = [openaiChat, anthropicMessages];
