@@ -168,7 +168,7 @@ Deno.test("sdk: thinking enabled → InternLM thinking_mode; the thinking comes 
     () => completion("42.", { reasoning_content: "6 times 7." }),
     async ({ up, proxy }) => {
       const message = await client(proxy).messages.create({
-        model: MODEL,
+        model: "internlm/intern-s1",
         max_tokens: 2048,
         thinking: { type: "enabled", budget_tokens: 1024 },
         messages: [{ role: "user", content: "6*7?" }],
@@ -180,7 +180,7 @@ Deno.test("sdk: thinking enabled → InternLM thinking_mode; the thinking comes 
       });
       assert.equal(up.chatRequests()[0].body?.thinking_mode, true);
       await client(proxy).messages.create({
-        model: MODEL,
+        model: "internlm/intern-s1",
         max_tokens: 10,
         thinking: { type: "disabled" },
         messages: [{ role: "user", content: "6*7?" }],

@@ -32,7 +32,8 @@ Deno.test("completion via the SDK: schema-valid, model prefixed, upstream called
     const sent = up.chatRequests()[0];
     assert.equal(sent.body?.model, "internlm2.5-latest");
     assert.equal(sent.body?.stream, false);
-    assert.equal(sent.body?.thinking_mode, true);
+    // InternLM2.5 does not take thinking_mode: it is not sent.
+    assert.equal(sent.body?.thinking_mode, undefined);
     assert.equal(sent.key, "test-key-0");
     assert.notEqual(sent.headers.get("authorization"), "Bearer client-key");
   });
@@ -86,6 +87,7 @@ for (
 
 Deno.test("thinking_mode: config default, request override, reasoning_effort mapping", async () => {
   await withProxy(() => completion("ok"), async (_client, up, origin) => {
+    const model = "internlm/intern-s1";
     const cases: Array<[Record<string, unknown>, boolean]> = [
       [{}, true],
       [{ thinking_mode: false }, false],
@@ -97,7 +99,7 @@ Deno.test("thinking_mode: config default, request override, reasoning_effort map
     for (const [extra] of cases) {
       const res = await fetch(`${origin}/v1/chat/completions`, {
         method: "POST",
-        body: JSON.stringify(chatBody(extra)),
+        body: JSON.stringify(chatBody({ model, ...extra })),
       });
       assert.equal(res.status, 200);
       await res.body?.cancel();
@@ -110,6 +112,36 @@ Deno.test("thinking_mode: config default, request override, reasoning_effort map
   });
 });
 
+Deno.test("thinking_mode: sent only to the models that take it (the Intern-S1 family)", async () => {
+  await withProxy(() => completion("ok"), async (_client, up, origin) => {
+    const table: Array<[string, boolean]> = [
+      ["intern-latest", true],
+      ["intern-s1-pro", true],
+      ["intern-s1", true],
+      ["intern-s1-mini", true],
+      ["internvl3.5-latest", false],
+      ["internvl3.5-241b-a28b", false],
+      ["internlm3-latest", false],
+      ["internlm2.5-latest", false],
+    ];
+    for (const [model] of table) {
+      const body = chatBody({ model: `internlm/${model}`, reasoning_effort: "high" });
+      const res = await fetch(`${origin}/v1/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+    const sent = up.chatRequests().map((r) => r.body);
+    table.forEach(([model, takes], i) => {
+      assert.equal(sent[i]?.model, model);
+      assert.equal(sent[i]?.thinking_mode, takes ? true : undefined, model);
+      assert.equal(sent[i]?.reasoning_effort, undefined, model);
+    });
+  });
+});
+
 Deno.test("thinking_mode: false in config is sent when the request is silent", async () => {
   const up = await FakeUpstream.start(() => completion("ok"));
   const proxy = await startProxy({
@@ -117,7 +149,7 @@ Deno.test("thinking_mode: false in config is sent when the request is silent", a
     configText: "backends:\n  internlm:\n    type: internlm\n    thinking_mode: false\n",
   });
   try {
-    const res = await postChat(proxy, chatBody());
+    const res = await postChat(proxy, chatBody({ model: "internlm/intern-s1-mini" }));
     await res.body?.cancel();
     assert.equal(up.chatRequests()[0].body?.thinking_mode, false);
   } finally {

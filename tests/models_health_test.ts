@@ -43,7 +43,9 @@ Deno.test("/v1/models falls back to the built-in catalogue when the upstream has
       body.data.map((m: { id: string }) => m.id),
       INTERNLM_CATALOGUE.map((id) => `internlm/${id}`),
     );
-    for (const id of ["internlm2.5-latest", "internlm2-7b", "intern-s1-pro", "internlm3-latest"]) {
+    for (
+      const id of ["internlm2.5-latest", "internvl3.5-latest", "intern-s1-pro", "intern-latest"]
+    ) {
       assert.ok(body.data.some((m: { id: string }) => m.id === `internlm/${id}`), id);
     }
   } finally {

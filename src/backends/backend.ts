@@ -10,6 +10,7 @@ import type { Logger } from "../operations/log.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../canonical/types.ts";
 import type { KeyCounts, KeyState } from "./keys.ts";
 import type { SharedState } from "../state/state.ts";
+import type { ModelSettings } from "./model_settings.ts";
 
 /** Filled in by the backend as it works, read by the request log (also when the call fails). */
 export interface AttemptStats {
@@ -117,6 +118,8 @@ export interface Backend {
    * the core turns into a stream); any other request gets a completion.
    */
   complete(request: ChatRequest, ctx: ChatContext): Promise<Answer>;
+  /** What `model` (the upstream's id) can take; fields not known are left out. */
+  modelSettings(model: string): ModelSettings;
   /** The models this backend serves (cached; never fails, falls back to a catalogue). */
   listModels(): Promise<ModelEntry[]>;
   /** Cheap; `verbose` adds every key slot's state. */

@@ -23,6 +23,12 @@ import type { SharedState } from "../state/state.ts";
 import { normalizeReasoning } from "../streams/reasoning.ts";
 import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import { upstreamChunks } from "./upstream_stream.ts";
+import {
+  type ModelSettings,
+  type ModelSettingsEntry,
+  ModelSettingsTable,
+  readModelSettings,
+} from "./model_settings.ts";
 import { fetchFailure } from "./fetch_failure.ts";
 import type {
   Answer,
@@ -67,6 +73,10 @@ export interface OpenAICompatibleOptions {
   streamMode: StreamSetting;
   /** Shares the key pool's verdicts with other replicas; none: this process alone. */
   state?: SharedState;
+  /** `model_settings:` entries, over {@link TypeDefaults.modelSettings}. */
+  modelSettings: ModelSettingsEntry[];
+  /** What the type knows of its models (InternLM's catalogue). */
+  builtInSettings: readonly ModelSettingsEntry[];
 }
 
 /** Defaults a backend type supplies for {@link readOpenAICompatibleOptions}. */
@@ -80,6 +90,8 @@ export interface TypeDefaults {
   catalogue: string[];
   /** The stream mode when the section does not set `stream` (or the type does not allow it). */
   streamMode: StreamSetting;
+  /** What the type knows of its models' limits and capabilities. */
+  modelSettings?: readonly ModelSettingsEntry[];
 }
 
 /** Settings every OpenAI-compatible backend section accepts. */
@@ -97,6 +109,7 @@ export const COMMON_SETTINGS = [
   "models",
   "models_cache_ttl",
   "max_response_bytes",
+  "model_settings",
 ] as const;
 
 const MIB = 1024 * 1024;
@@ -140,6 +153,8 @@ export function readOpenAICompatibleOptions(
     maxResponseBytes: s.number("max_response_bytes", 1024, 1024 * MIB, true) ?? 32 * MIB,
     streamMode: readStreamSetting(s) ?? defaults.streamMode,
     state: init.state,
+    modelSettings: readModelSettings(s.section("model_settings")),
+    builtInSettings: defaults.modelSettings ?? [],
   };
 }
 
@@ -183,6 +198,7 @@ export class OpenAICompatibleBackend implements Backend {
   protected readonly options: OpenAICompatibleOptions;
   protected readonly log: Logger;
   readonly #pool: KeyPool;
+  readonly #settings: ModelSettingsTable;
   /** Request headers per key slot and answer type, made once: an attempt only picks them. */
   readonly #headers: readonly Record<"json" | "sse", Readonly<Record<string, string>>>[];
   readonly #completionsUrl: string;
@@ -196,6 +212,7 @@ export class OpenAICompatibleBackend implements Backend {
     this.log = log;
     this.#pool = new KeyPool(options.keys);
     options.state?.shareKeys(this.name, this.#pool, options.keys);
+    this.#settings = new ModelSettingsTable(options.modelSettings, options.builtInSettings);
     const headers = (key: string, accept: string) =>
       Object.freeze({
         "authorization": `Bearer ${key}`,
@@ -473,6 +490,10 @@ export class OpenAICompatibleBackend implements Backend {
     return new ApiError(502, `${this.options.vendor} returned ${what}`, {
       code: "bad_upstream_response",
     });
+  }
+
+  modelSettings(model: string): ModelSettings {
+    return this.#settings.lookup(model);
   }
 
   async listModels(): Promise<ModelEntry[]> {

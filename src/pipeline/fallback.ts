@@ -1,7 +1,8 @@
 /**
  * A chain of backend models tried in turn: the next one is asked when the current one cannot
  * serve (no key, every key cooling or rejected, 5xx or network failure after its own retries,
- * timeout, unknown model), never when the request itself was refused (400, 413, 422, …), never
+ * timeout, unknown model) or cannot take the request (tools, images, a prompt over its context
+ * window: see `model_fit.ts`), never when the request itself was refused (400, 413, 422, …), never
  * once the client was hung up on or the proxy is shutting down, and never once the client has any
  * byte of the answer's body (the caller says when that is).
  *
@@ -12,6 +13,7 @@ import type { Answer, ChatContext } from "../backends/backend.ts";
 import { ApiError, CLIENT_CLOSED } from "../canonical/errors.ts";
 import type { ChatRequest } from "../canonical/types.ts";
 import type { Route } from "./router.ts";
+import { fitRequest, PromptSize, thinkingFirst, type UnfitReason } from "./model_fit.ts";
 
 /** Why a backend model was passed over for the next one (the metric's `reason` label). */
 export type FallbackReason =
@@ -22,7 +24,8 @@ export type FallbackReason =
   | "network_error"
   | "timeout"
   | "bad_response"
-  | "model_not_found";
+  | "model_not_found"
+  | UnfitReason;
 
 /** One fallback taken: from one backend model to the next. */
 export interface Fallback {
@@ -100,27 +103,44 @@ export async function runChain(
   options: ChainOptions,
 ): Promise<Answer> {
   const { context } = options;
+  const order = thinkingFirst(targets, chat);
+  const size = new PromptSize(chat);
+  // When the chain runs out: the last upstream failure, else the first target's refusal.
+  let lastFailure: unknown;
+  let firstUnfit: ApiError | undefined;
   for (let i = 0;; i++) {
-    const route = targets[i];
+    const route = order[i];
     options.onTarget(route);
-    try {
-      return await route.backend.complete({ ...chat, model: route.model }, context);
-    } catch (err) {
-      const next = targets[i + 1];
-      const reason = next && !context.signal.aborted ? fallbackReason(err) : undefined;
-      if (!next || reason === undefined) throw err;
-      const fallback = { from: routeName(route), to: routeName(next), reason };
-      if (!options.mayFallBack()) {
-        context.log.info(
-          `not falling back from ${fallback.from} to ${fallback.to} (${reason}): ` +
-            `the client has bytes of the stream already`,
-        );
-        throw err;
+    const fit = await fitRequest(chat, route, size, context.log);
+    let err: unknown;
+    let reason: FallbackReason | undefined;
+    if (fit.ok) {
+      try {
+        return await route.backend.complete({ ...fit.chat, model: route.model }, context);
+      } catch (failure) {
+        err = lastFailure = failure;
+        reason = fallbackReason(failure);
       }
-      context.log.warn(
-        `fallback ${fallback.from} -> ${fallback.to} (${reason}): ${(err as Error).message}`,
-      );
-      options.onFallback(fallback);
+    } else {
+      err = fit.error;
+      firstUnfit ??= fit.error;
+      reason = fit.reason;
     }
+    const next = order[i + 1];
+    if (!next || reason === undefined || context.signal.aborted) {
+      throw fit.ok && reason === undefined ? err : lastFailure ?? firstUnfit ?? err;
+    }
+    const fallback = { from: routeName(route), to: routeName(next), reason };
+    if (!options.mayFallBack()) {
+      context.log.info(
+        `not falling back from ${fallback.from} to ${fallback.to} (${reason}): ` +
+          `the client has bytes of the stream already`,
+      );
+      throw err;
+    }
+    context.log.warn(
+      `fallback ${fallback.from} -> ${fallback.to} (${reason}): ${(err as Error).message}`,
+    );
+    options.onFallback(fallback);
   }
 }

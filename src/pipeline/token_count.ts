@@ -31,7 +31,8 @@ const REPLY_PRIMING = 3;
  */
 const TOOLS_FRAMING = 80;
 
-type Counter = (text: string) => number;
+/** Tokens in one piece of text. */
+export type Counter = (text: string) => number;
 let loading: Promise<Counter> | undefined;
 
 function counter(): Promise<Counter> {
@@ -49,10 +50,23 @@ function counter(): Promise<Counter> {
  * await countChatTokens({ model: "m", messages: [{ role: "user", content: "Hello!" }] }); // 9
  * ```
  */
-export async function countChatTokens(
-  chat: Pick<ChatRequest, "messages"> & { tools?: unknown },
-): Promise<number> {
-  const count = await counter();
+export async function countChatTokens(chat: CountedRequest): Promise<number> {
+  return chatTokens(chat, await counter());
+}
+
+/** What a count reads of a request. */
+export type CountedRequest = Pick<ChatRequest, "messages"> & { tools?: unknown };
+
+/**
+ * `chat`'s tokens with `count` telling the tokens of each piece of text. With the UTF-8 byte
+ * length as `count` it is a bound no tokenizer exceeds (every token is at least one byte).
+ *
+ * @example
+ * ```ts
+ * chatTokens({ messages: [{ role: "user", content: "Hello!" }] }, (t) => t.length); // 17
+ * ```
+ */
+export function chatTokens(chat: CountedRequest, count: Counter): number {
   let tokens = REPLY_PRIMING;
   for (const message of chat.messages) {
     tokens += PER_MESSAGE + count(typeof message.role === "string" ? message.role : "");
