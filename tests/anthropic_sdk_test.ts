@@ -193,7 +193,7 @@ Deno.test("sdk: thinking enabled → InternLM thinking_mode; the thinking comes 
 Deno.test("sdk: images (base64 and url) reach the upstream as image_url parts", async () => {
   await withProxy(() => completion("A red dot."), async ({ up, proxy }) => {
     await client(proxy).messages.create({
-      model: MODEL,
+      model: "internlm/intern-s1", // reads images (InternLM2.5 does not)
       max_tokens: 50,
       messages: [{
         role: "user",
