@@ -100,6 +100,24 @@ Deno.test("context window: max_tokens is clamped to what the window leaves after
 
 const LONG = "word ".repeat(200);
 
+/** One tool definition, in each dialect's shape. */
+const TOOL_SHAPES: Record<string, unknown[]> = {
+  openai_chat: [{ type: "function", function: { name: "t", parameters: { type: "object" } } }],
+  anthropic: [{ name: "t", input_schema: { type: "object", properties: {} } }],
+  responses: [{ type: "function", name: "t", parameters: { type: "object" } }],
+};
+
+const PNG = "data:image/png;base64,iVBORw0KGgo=";
+/** A text and an image, in each dialect's shape. */
+const IMAGE_PARTS: Record<string, unknown[]> = {
+  openai_chat: [{ type: "text", text: "what?" }, { type: "image_url", image_url: { url: PNG } }],
+  anthropic: [{ type: "text", text: "what?" }, {
+    type: "image",
+    source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
+  }],
+  responses: [{ type: "input_text", text: "what?" }, { type: "input_image", image_url: PNG }],
+};
+
 for (const frontend of FRONTEND_CALLS) {
   Deno.test(`context window via ${frontend.name}: a prompt over it is a 400 before the upstream`, async () => {
     await withRoutes({ local: LOCAL_SETTINGS }, async (proxy, { local }) => {
@@ -115,19 +133,11 @@ for (const frontend of FRONTEND_CALLS) {
 
   Deno.test(`capabilities via ${frontend.name}: tools or images a model lacks are a clear 400`, async () => {
     await withRoutes({ local: LOCAL_SETTINGS }, async (proxy, { local }) => {
-      const tools = frontend.name === "anthropic"
-        ? [{ name: "get_time", input_schema: { type: "object", properties: {} } }]
-        : [{ type: "function", function: { name: "get_time", parameters: { type: "object" } } }];
+      const tools = TOOL_SHAPES[frontend.name];
       const asked = await frontend.ask(proxy, "local/plain", false, { tools });
       assert.equal(asked.status, 400);
       assert.equal(asked.error, "local/plain does not support tools (the request has 1)");
-      const image = frontend.name === "anthropic"
-        ? {
-          type: "image",
-          source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
-        }
-        : { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } };
-      const messages = [{ role: "user", content: [{ type: "text", text: "what is it?" }, image] }];
+      const messages = [{ role: "user", content: IMAGE_PARTS[frontend.name] }];
       const withImage = await frontend.ask(proxy, "local/plain", false, { messages });
       assert.equal(withImage.status, 400);
       assert.equal(withImage.error, "local/plain does not read images");

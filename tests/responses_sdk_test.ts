@@ -13,6 +13,8 @@ import {
 import { type StartOptions, type TestProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
 
 const MODEL = "internlm/internlm2.5-latest";
+/** A model that takes InternLM's thinking_mode (InternLM2.5 does not). */
+const THINKER = "internlm/intern-s1";
 
 function withClient(
   responder: Responder,
@@ -85,7 +87,7 @@ Deno.test("responses.create: text, reasoning summary, usage; instructions become
   });
   await withClient(() => reply, async (client, up) => {
     const response = await client.responses.create({
-      model: MODEL,
+      model: THINKER,
       instructions: "Answer in one word.",
       input: "Capital of France?",
       reasoning: { effort: "high", summary: "auto" },
@@ -96,7 +98,7 @@ Deno.test("responses.create: text, reasoning summary, usage; instructions become
     assert.match(response.id, /^resp_[0-9a-f]{32}$/);
     assert.equal(response.object, "response");
     assert.equal(response.status, "completed");
-    assert.equal(response.model, MODEL);
+    assert.equal(response.model, THINKER);
     assert.equal(response.output_text, "Paris.");
     assert.deepEqual(response.output.map((item) => item.type), ["reasoning", "message"]);
     const reasoning = response.output[0] as OpenAI.Responses.ResponseReasoningItem;
@@ -124,7 +126,7 @@ Deno.test("responses.create: text, reasoning summary, usage; instructions become
       { role: "system", content: "Answer in one word." },
       { role: "user", content: "Capital of France?" },
     ]);
-    assert.equal(body.model, "internlm2.5-latest");
+    assert.equal(body.model, "intern-s1");
     assert.equal(body.stream, false, "InternLM is always called non-streaming");
     assert.equal(body.thinking_mode, true, "reasoning.effort high → thinking on");
     assert.equal(body.max_tokens, 200);
@@ -135,7 +137,7 @@ Deno.test("responses.create: text, reasoning summary, usage; instructions become
 
 Deno.test("responses.create: reasoning.effort none turns InternLM's thinking off", async () => {
   await withClient(() => completion("ok"), async (client, up) => {
-    await client.responses.create({ model: MODEL, input: "hi", reasoning: { effort: "none" } });
+    await client.responses.create({ model: THINKER, input: "hi", reasoning: { effort: "none" } });
     assert.equal(sent(up, 0).thinking_mode, false);
   });
 });

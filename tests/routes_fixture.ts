@@ -193,5 +193,49 @@ const anthropicMessages: FrontendCall = {
   },
 };
 
+/** OpenAI Responses (a chat-style `messages` extra becomes `input`). */
+const openaiResponses: FrontendCall = {
+  name: "responses",
+  async ask(proxy, model, stream, extra = {}) {
+    const { messages, max_tokens, ...rest } = extra as Record<string, unknown>;
+    const res = await fetch(`${proxy.baseUrl}/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model,
+        input: messages ?? "Hello!",
+        stream,
+        ...(max_tokens === undefined ? {} : { max_output_tokens: max_tokens }),
+        ...rest,
+      }),
+    });
+    if (!res.ok) {
+      const body = await res.json();
+      return { status: res.status, headers: res.headers, error: body.error?.message };
+    }
+    const text = (response: { output?: Array<{ type: string; content?: { text: string }[] }> }) =>
+      (response.output ?? []).filter((i) => i.type === "message")
+        .flatMap((i) => i.content ?? []).map((c) => c.text).join("");
+    if (!stream) {
+      const body = await res.json();
+      return { status: res.status, headers: res.headers, model: body.model, content: text(body) };
+    }
+    const events = parseSse(await res.text()).data.map((d) => JSON.parse(d));
+    const done = events.find((e) => e.type === "response.completed");
+    const failed = events.find((e) => e.type === "response.failed");
+    return {
+      status: res.status,
+      headers: res.headers,
+      model: done?.response?.model,
+      content: done ? text(done.response) : "",
+      error: failed?.response?.error?.message,
+    };
+  },
+};
+
 /** Every front end the routing tests go through; a new dialect adds its own here. */
-export const FRONTEND_CALLS: readonly FrontendCall[] = [openaiChat, anthropicMessages];
+export const FRONTEND_CALLS: readonly FrontendCall[] = [
+  openaiChat,
+  anthropicMessages,
+  openaiResponses,
+];
