@@ -105,6 +105,7 @@ const TOOL_SHAPES: Record<string, unknown[]> = {
   openai_chat: [{ type: "function", function: { name: "t", parameters: { type: "object" } } }],
   anthropic: [{ name: "t", input_schema: { type: "object", properties: {} } }],
   responses: [{ type: "function", name: "t", parameters: { type: "object" } }],
+  gemini: [{ functionDeclarations: [{ name: "t", parameters: { type: "object" } }] }],
 };
 
 const PNG = "data:image/png;base64,iVBORw0KGgo=";
@@ -116,6 +117,7 @@ const IMAGE_PARTS: Record<string, unknown[]> = {
     source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
   }],
   responses: [{ type: "input_text", text: "what?" }, { type: "input_image", image_url: PNG }],
+  gemini: [{ text: "what?" }, { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } }],
 };
 
 for (const frontend of FRONTEND_CALLS) {

@@ -233,9 +233,65 @@ const openaiResponses: FrontendCall = {
   },
 };
 
+/** Gemini generateContent (chat-style `messages`, `tools`, `max_tokens` extras translated). */
+const geminiGenerate: FrontendCall = {
+  name: "gemini",
+  async ask(proxy, model, stream, extra = {}) {
+    const { messages, max_tokens, tools, ...rest } = extra as Record<string, unknown>;
+    const contents = (messages as { role: string; content: unknown }[] | undefined)?.map((m) => ({
+      role: m.role === "assistant" ? "model" : "user",
+      parts: typeof m.content === "string" ? [{ text: m.content }] : m.content,
+    })) ?? [{ role: "user", parts: [{ text: "Hello!" }] }];
+    const method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
+    const res = await fetch(`${proxy.origin}/v1beta/models/${model}:${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        contents,
+        ...(tools === undefined ? {} : { tools }),
+        ...(max_tokens === undefined ? {} : { generationConfig: { maxOutputTokens: max_tokens } }),
+        ...rest,
+      }),
+    });
+    if (!res.ok) {
+      const body = await res.json();
+      return { status: res.status, headers: res.headers, error: body.error?.message };
+    }
+    type Answer = {
+      modelVersion?: string;
+      error?: { message: string };
+      candidates?: { content?: { parts?: { text?: string; thought?: boolean }[] } }[];
+    };
+    const text = (a: Answer) =>
+      (a.candidates?.[0]?.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "")
+        .join("");
+    if (!stream) {
+      const body: Answer = await res.json();
+      return {
+        status: res.status,
+        headers: res.headers,
+        model: body.modelVersion,
+        content: text(body),
+      };
+    }
+    const events: Answer[] = parseSse(await res.text()).data.map((d) => JSON.parse(d));
+    const answers = events.filter((e) => !e.error);
+    const models = new Set(answers.map((e) => e.modelVersion));
+    assert.ok(models.size <= 1, `events disagree on the model: ${[...models]}`);
+    return {
+      status: res.status,
+      headers: res.headers,
+      model: answers[0]?.modelVersion,
+      content: answers.map(text).join(""),
+      error: events.find((e) => e.error)?.error?.message,
+    };
+  },
+};
+
 /** Every front end the routing tests go through; a new dialect adds its own here. */
 export const FRONTEND_CALLS: readonly FrontendCall[] = [
   openaiChat,
   anthropicMessages,
   openaiResponses,
+  geminiGenerate,
 ];
