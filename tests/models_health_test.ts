@@ -31,6 +31,58 @@ Deno.test("/v1/models lists the upstream's models, prefixed, and caches them", a
   }
 });
 
+Deno.test("/v1/models/{id} accepts every spelling chat accepts: prefix, colon, bare name on the default backend", async () => {
+  const up = await FakeUpstream.start();
+  const proxy = await startProxy({ upstream: up.baseUrl });
+  try {
+    for (
+      const spelling of [
+        "internlm/intern-s1",
+        "internlm:intern-s1",
+        "intern-s1",
+        "internlm%3Aintern-s1",
+      ]
+    ) {
+      const res = await fetch(`${proxy.baseUrl}/models/${spelling}`);
+      const body = await res.json();
+      assert.equal(res.status, 200, `${spelling}: ${JSON.stringify(body)}`);
+      assertSchema("Model", body);
+      assert.equal(body.id, "internlm/intern-s1", spelling);
+      // And chat takes the same spelling to the same model.
+      const chat = await postChat(proxy, chatBody({ model: decodeURIComponent(spelling) }));
+      assert.equal(chat.status, 200, spelling);
+      assert.equal((await chat.json()).model, "internlm/intern-s1", spelling);
+    }
+    assert.deepEqual(up.chatRequests().map((r) => r.body?.model), Array(4).fill("intern-s1"));
+    for (const missing of ["internlm:nope", "nope", "internlm/"]) {
+      const res = await fetch(`${proxy.baseUrl}/models/${missing}`);
+      assert.equal(res.status, 404, missing);
+      assertSchema("ErrorResponse", await res.json());
+    }
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+Deno.test("/v1/models/{id} with two backends and no default: bare names are not found, prefixed ones are", async () => {
+  const up = await FakeUpstream.start();
+  const configText = "backends:\n  internlm: {type: internlm}\n" +
+    `  local: {type: openai, api_url: "${up.baseUrl}"}\n`;
+  const proxy = await startProxy({ upstream: up.baseUrl, configText, env: { LOCAL_API_KEY: "k" } });
+  try {
+    const prefixed = await fetch(`${proxy.baseUrl}/models/local:intern-s1`);
+    assert.equal(prefixed.status, 200);
+    await prefixed.body?.cancel();
+    const bare = await fetch(`${proxy.baseUrl}/models/intern-s1`);
+    assert.equal(bare.status, 404);
+    await bare.body?.cancel();
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
 Deno.test("/v1/models falls back to the built-in catalogue when the upstream has none", async () => {
   const up = await FakeUpstream.start();
   up.setModels(null);

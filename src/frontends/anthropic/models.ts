@@ -8,7 +8,7 @@
 
 import { ApiError, jsonResponse } from "../../canonical/errors.ts";
 import type { Config } from "../../config/config.ts";
-import { modelList, type ModelObject } from "../openai_chat/models.ts";
+import { findModel, modelList, type ModelObject } from "../openai_chat/models.ts";
 
 /** One entry of Anthropic's model list. */
 export interface AnthropicModel {
@@ -59,7 +59,8 @@ export async function listAnthropicModels(config: Config): Promise<Response> {
 
 /**
  * `GET /v1/models/{id}`: a listed model, or a model id the `models:` map (or `--force-model`)
- * answers, as clients check their own ids (`claude-…`) before using them; else 404.
+ * answers, as clients check their own ids (`claude-…`) before using them, spelled as chat accepts
+ * it ({@link findModel}); else 404.
  *
  * @example
  * ```ts
@@ -67,13 +68,7 @@ export async function listAnthropicModels(config: Config): Promise<Response> {
  * ```
  */
 export async function getAnthropicModel(config: Config, id: string): Promise<Response> {
-  const listed = (await modelList(config)).find((m) => m.id === id);
-  if (listed) return jsonResponse(entry(listed));
-  const targets = config.forceModel !== undefined
-    ? [config.forceModel]
-    : config.router.aliasFor(id)?.targets.map((t) => `${t.backend.name}/${t.model}`);
-  if (!targets) {
-    throw new ApiError(404, `model "${id}" does not exist`, { code: "model_not_found" });
-  }
-  return jsonResponse(entry({ id, created: 0, maps_to: targets }));
+  const found = await findModel(config, id);
+  if (!found) throw new ApiError(404, `model "${id}" does not exist`, { code: "model_not_found" });
+  return jsonResponse(entry(found));
 }

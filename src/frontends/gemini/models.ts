@@ -8,7 +8,7 @@
 
 import { ApiError, jsonResponse } from "../../canonical/errors.ts";
 import type { Config } from "../../config/config.ts";
-import { modelList } from "../openai_chat/models.ts";
+import { findModel, modelList } from "../openai_chat/models.ts";
 
 /** One entry of Gemini's model list. */
 export interface GeminiModel {
@@ -43,9 +43,9 @@ export async function listGeminiModels(config: Config): Promise<Response> {
 }
 
 /**
- * `GET /v1beta/models/{model}`: a listed model, found with or without its backend prefix. With
- * `--force-model` every name is answered (the forced model serves them all), so a client that
- * checks its own model ids first does not stop there.
+ * `GET /v1beta/models/{model}`: a listed model, found with or without its backend prefix, or an
+ * alias ({@link findModel}). With `--force-model` every name is answered (the forced model serves
+ * them all), so a client that checks its own model ids first does not stop there.
  *
  * @example
  * ```ts
@@ -53,22 +53,14 @@ export async function listGeminiModels(config: Config): Promise<Response> {
  * ```
  */
 export async function getGeminiModel(config: Config, model: string): Promise<Response> {
-  if (config.forceModel !== undefined) {
-    return jsonResponse(entry(model, `answered by ${config.forceModel} (forced by llm-proxy)`));
-  }
-  const ids = new Set((await modelList(config)).map((m) => m.id));
-  let id = ids.has(model) ? model : undefined;
-  if (id === undefined) {
-    try {
-      const route = config.router.resolve(model);
-      const prefixed = `${route.backend.name}/${route.model}`;
-      if (ids.has(prefixed)) id = prefixed;
-    } catch {
-      // No backend for the name: not found, below.
-    }
-  }
-  if (id === undefined) {
+  const found = await findModel(config, model);
+  if (!found) {
     throw new ApiError(404, `models/${model} is not found`, { code: "model_not_found" });
   }
-  return jsonResponse(entry(id, `${id}, served by llm-proxy`));
+  // An alias or a forced model keeps the name asked for, and says what answers it.
+  return jsonResponse(
+    found.maps_to
+      ? entry(model, `answered by ${found.maps_to.join(", ")} (mapped by llm-proxy)`)
+      : entry(found.id, `${found.id}, served by llm-proxy`),
+  );
 }

@@ -61,17 +61,43 @@ export async function listModels(config: Config): Promise<Response> {
 }
 
 /**
- * `GET /v1/models/{id}`: a listed model, or an id a pattern of the map takes (`claude-opus-4-1`
- * under `claude-*`), described as that alias; 404 `model_not_found` otherwise.
+ * The model a client's id names, spelled any way a chat request may spell it: a listed id
+ * (`internlm/intern-s1`, an alias), any id while `--force-model` answers them all, an id a pattern
+ * of the `models:` map takes (`claude-opus-4-1` under `claude-*`), or a backend's model by
+ * `internlm:<model>` or, on the default backend, by its bare name (`intern-s1`). Undefined when
+ * chat would not reach a listed model with it. Every front end's model lookup goes through here.
+ *
+ * @example
+ * ```ts
+ * (await findModel(config, "internlm:intern-s1"))?.id; // "internlm/intern-s1"
+ * ```
  */
-export async function getModel(config: Config, id: string): Promise<Response> {
-  const found = (await modelList(config)).find((m) => m.id === id);
-  if (found) return jsonResponse(found);
+export async function findModel(config: Config, id: string): Promise<ModelObject | undefined> {
+  const models = await modelList(config);
+  const listed = models.find((m) => m.id === id);
+  if (listed) return listed;
+  if (config.forceModel !== undefined) {
+    return aliasModel({ id, pattern: false, targets: [config.forceModel] });
+  }
   const plan = config.router.aliasFor(id);
   if (plan) {
     const targets = plan.targets.map((t) => `${t.backend.name}/${t.model}`);
-    return jsonResponse(aliasModel({ id, pattern: false, targets }));
+    return aliasModel({ id, pattern: false, targets });
   }
+  let route;
+  try {
+    route = config.router.resolve(id);
+  } catch {
+    // No backend takes the id (no prefix and no default backend): chat would refuse it too.
+    return undefined;
+  }
+  return models.find((m) => m.id === `${route.backend.name}/${route.model}`);
+}
+
+/** `GET /v1/models/{id}`: what {@link findModel} finds; 404 `model_not_found` otherwise. */
+export async function getModel(config: Config, id: string): Promise<Response> {
+  const found = await findModel(config, id);
+  if (found) return jsonResponse(found);
   throw new ApiError(404, `model "${id}" does not exist`, {
     param: "model",
     code: "model_not_found",
