@@ -41,6 +41,7 @@ async function main(args: string[]): Promise<void> {
       const result = await probeHealth(
         loadListenAddress({ overrides: command.overrides, env }),
         HEALTHCHECK_TIMEOUT_MS,
+        command.ready,
       );
       if (!result.ok) console.error(`unhealthy: ${result.url}: ${result.detail}`);
       Deno.exit(result.ok ? 0 : 1);

@@ -8,7 +8,14 @@ Deno.test("healthcheck is a subcommand taking the server's flags; other words ar
   assert.deepEqual(parseCommand(["healthcheck", "--port", "9000"]), {
     kind: "healthcheck",
     overrides: { port: 9000 },
+    ready: false,
   });
+  assert.deepEqual(parseCommand(["--ready", "healthcheck"]), {
+    kind: "healthcheck",
+    overrides: {},
+    ready: true,
+  });
+  assert.throws(() => parseCommand(["--ready"]), /--ready goes with healthcheck/);
   assert.deepEqual(parseCommand([]), { kind: "serve", overrides: {} });
   assert.throws(() => parseCommand(["serve-please"]), UsageError);
   assert.throws(() => parseCommand(["healthcheck", "now"]), UsageError);
@@ -113,6 +120,7 @@ Deno.test("the healthcheck resolves host and port like the server, without build
 
 Deno.test("a wildcard listen address is probed through loopback", () => {
   assert.equal(healthUrl({ host: "0.0.0.0", port: 8000 }), "http://127.0.0.1:8000/health");
+  assert.equal(healthUrl({ host: "::", port: 8000 }, true), "http://[::1]:8000/health/ready");
   assert.equal(healthUrl({ host: "::", port: 8000 }), "http://[::1]:8000/health");
   assert.equal(healthUrl({ host: "::1", port: 1 }), "http://[::1]:1/health");
   assert.equal(healthUrl({ host: "localhost", port: 80 }), "http://localhost:80/health");

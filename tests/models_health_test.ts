@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { INTERNLM_CATALOGUE } from "../src/backends/internlm.ts";
 import { completion, FakeUpstream, rateLimited } from "./fake_upstream.ts";
-import { chatBody, postChat, startProxy } from "./proxy.ts";
+import { chatBody, eventually, postChat, startProxy, type TestProxy } from "./proxy.ts";
 import { assertSchema } from "./schema.ts";
 
 Deno.test("/v1/models lists the upstream's models, prefixed, and caches them", async () => {
@@ -143,6 +143,43 @@ Deno.test("/health reports keys per backend, changes as keys cool, and shows no 
       benched: 0,
     });
     for (const key of keys) assert.ok(!text.includes(key));
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
+Deno.test("/health/ready: 503 while no backend can serve, 200 once one can; /health stays 200", async () => {
+  const statuses = async (proxy: TestProxy) => {
+    const live = await fetch(`${proxy.origin}/health`);
+    const ready = await fetch(`${proxy.origin}/health/ready`);
+    const body = await ready.json();
+    await live.body?.cancel();
+    return { live: live.status, ready: ready.status, status: body.status };
+  };
+  // No key at all.
+  let proxy = await startProxy({ upstream: "http://127.0.0.1:1/api/v1", keys: [] });
+  try {
+    assert.deepEqual(await statuses(proxy), { live: 200, ready: 503, status: "unavailable" });
+  } finally {
+    await proxy.close();
+  }
+  // Every key rate-limited, then one recovers; probes need no client key.
+  let limited = true;
+  const up = await FakeUpstream.start(() => limited ? rateLimited(1) : completion("ok"));
+  proxy = await startProxy({
+    upstream: up.baseUrl,
+    keys: ["k1", "k2"],
+    env: { LLM_PROXY_API_KEYS: "client-key" },
+  });
+  try {
+    assert.deepEqual(await statuses(proxy), { live: 200, ready: 200, status: "ok" });
+    const chat = await postChat(proxy, chatBody(), { authorization: "Bearer client-key" });
+    assert.equal(chat.status, 429);
+    await chat.body?.cancel();
+    assert.deepEqual(await statuses(proxy), { live: 200, ready: 503, status: "unavailable" });
+    limited = false;
+    await eventually(async () => (await statuses(proxy)).ready === 200, "a key to recover", 5_000);
   } finally {
     await proxy.close();
     await up.close();

@@ -121,6 +121,14 @@ Deno.test("healthcheck: exit 0 silently when /health answers, 1 with one line wh
     assert.deepEqual(byFlag, { code: 0, stdout: "", stderr: "" });
     const byEnv = await run([...MAIN, "healthcheck"], { LLM_PROXY_PORT: String(proxy.port) }, ROOT);
     assert.deepEqual(byEnv, { code: 0, stdout: "", stderr: "" });
+    // Alive, but not ready: this proxy has no InternLM key, so no backend can serve.
+    const ready = await run(
+      [...MAIN, "healthcheck", "--ready", "--port", String(proxy.port)],
+      {},
+      ROOT,
+    );
+    assert.equal(ready.code, 1);
+    assert.match(ready.stderr, /^unhealthy: http:\/\/127\.0\.0\.1:\d+\/health\/ready: HTTP 503\n$/);
   } finally {
     assert.equal((await proxy.stop("SIGTERM")).code, 0);
     await up.close();

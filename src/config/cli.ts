@@ -29,7 +29,8 @@ export class UsageError extends Error {
 /** What the command line asks for. */
 export type Command =
   | { kind: "serve"; overrides: Overrides }
-  | { kind: "healthcheck"; overrides: Overrides }
+  /** `ready`: probe readiness (`/health/ready`) rather than liveness (`/health`). */
+  | { kind: "healthcheck"; overrides: Overrides; ready: boolean }
   | { kind: "help" }
   | { kind: "version" };
 
@@ -168,7 +169,8 @@ export const ENV_ONLY: readonly { name: string; help: string; default?: string }
 
 /** The subcommands besides serving (the default). */
 export const SUBCOMMANDS = {
-  healthcheck: "Exit 0 if /health of the configured proxy answers 200, else 1",
+  healthcheck: "Exit 0 if /health of the configured proxy answers 200, else 1;\n" +
+    "with --ready, /health/ready (503 while no backend can serve)",
 } as const;
 
 const FLAG_BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.name, f]));
@@ -176,21 +178,23 @@ const FLAG_BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.
 /**
  * Reads the command line: `--name value` or `--name=value` (a value may start with `-`, as in
  * `--port -1`, which is then refused for what it is), `-h`/`--help`, `-V`/`--version`, and the
- * one subcommand. Anything else is a {@link UsageError} saying what is wrong.
+ * one subcommand (with its `--ready`). Anything else is a {@link UsageError} saying what is wrong.
  *
  * @example
  * ```ts
  * parseCommand(["--port", "9000"]); // { kind: "serve", overrides: { port: 9000 } }
- * parseCommand(["healthcheck"]); // { kind: "healthcheck", overrides: {} }
+ * parseCommand(["healthcheck", "--ready"]); // { kind: "healthcheck", overrides: {}, ready: true }
  * ```
  */
 export function parseCommand(args: string[]): Command {
   const overrides: Overrides = {};
   const words: string[] = [];
   let asked: "help" | "version" | undefined;
+  let ready = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "-h" || arg === "--help") asked ??= "help";
+    if (arg === "--ready") ready = true;
+    else if (arg === "-h" || arg === "--help") asked ??= "help";
     else if (arg === "-V" || arg === "--version") asked ??= "version";
     else if (!arg.startsWith("-") || arg === "-") words.push(arg);
     else {
@@ -216,7 +220,9 @@ export function parseCommand(args: string[]): Command {
     throw new UsageError(`unknown command "${subcommand}" (commands: healthcheck)`);
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  return { kind: subcommand ?? "serve", overrides };
+  if (subcommand === "healthcheck") return { kind: "healthcheck", overrides, ready };
+  if (ready) throw new UsageError("--ready goes with healthcheck: llm-proxy healthcheck --ready");
+  return { kind: "serve", overrides };
 }
 
 /** `--help` text: every flag and environment variable with its default, grouped. */
@@ -248,7 +254,10 @@ An OpenAI-compatible proxy in front of InternLM and other backends.
 
 Usage:
   llm-proxy [OPTIONS]               Run the proxy
-  llm-proxy healthcheck [OPTIONS]   ${SUBCOMMANDS.healthcheck}
+  llm-proxy healthcheck [--ready] [OPTIONS]
+                                    ${
+    SUBCOMMANDS.healthcheck.replaceAll("\n", "\n" + " ".repeat(36))
+  }
 
 ${body.join("\n\n")}
 

@@ -1,6 +1,8 @@
 /**
- * The operations endpoints: `GET /health` (overall status and, per backend, its keys; with
- * `?verbose=1`, every key slot) and `GET /metrics` (Prometheus text). Errors in OpenAI's shape.
+ * The operations endpoints: `GET /health` (liveness: 200 while the process serves, with the overall
+ * status and, per backend, its keys; with `?verbose=1`, every key slot), `GET /health/ready`
+ * (readiness: the same answer, but 503 when no backend can serve) and `GET /metrics` (Prometheus
+ * text). Errors in OpenAI's shape.
  *
  * @module
  */
@@ -17,8 +19,27 @@ export function isVerbose(url: URL): boolean {
   return v === "1" || v === "true";
 }
 
+/** `ok` when every backend is, `unavailable` when none can serve, `degraded` in between. */
+export type OverallStatus = "ok" | "degraded" | "unavailable";
+
+function report(config: Config, verbose: boolean) {
+  const backends = Object.fromEntries(
+    [...config.backends.values()].map((b) => [b.name, b.health(verbose)]),
+  );
+  const states = Object.values(backends).map((b) => b.status);
+  const status: OverallStatus = states.every((s) => s === "ok")
+    ? "ok"
+    : states.some((s) => s !== "unavailable")
+    ? "degraded"
+    : "unavailable";
+  // Where key state lives (`local`, `shared` through Redis, or `degraded`: Redis configured but
+  // away): for operators, so only in the verbose form.
+  return verbose ? { status, state: config.state.status, backends } : { status, backends };
+}
+
 /**
- * The `/health` answer: `ok` when every backend is, `unavailable` when none can serve.
+ * The `/health` answer, for liveness probes: always 200 while the process serves, whatever the
+ * backends' state (a restart would not bring keys back), with that state in the body.
  *
  * @example
  * ```ts
@@ -26,25 +47,28 @@ export function isVerbose(url: URL): boolean {
  * ```
  */
 export function health(config: Config, verbose: boolean): Response {
-  const backends = Object.fromEntries(
-    [...config.backends.values()].map((b) => [b.name, b.health(verbose)]),
-  );
-  const states = Object.values(backends).map((b) => b.status);
-  const status = states.every((s) => s === "ok")
-    ? "ok"
-    : states.some((s) => s !== "unavailable")
-    ? "degraded"
-    : "unavailable";
-  // Where key state lives (`local`, `shared` through Redis, or `degraded`: Redis configured but
-  // away): for operators, so only in the verbose form.
-  return jsonResponse(
-    verbose ? { status, state: config.state.status, backends } : { status, backends },
-  );
+  return jsonResponse(report(config, verbose));
 }
 
 /**
- * The operations routes as a front end of their own (label `operations`). Plain `/health` is open
- * to probes; its verbose form, which details every key slot, needs a client key like the rest.
+ * The `/health/ready` answer, for readiness probes and load balancers: the same body as `/health`,
+ * but 503 while no backend can serve (no key, or every key rate-limited or rejected), so that
+ * traffic goes elsewhere until one can.
+ *
+ * @example
+ * ```ts
+ * readiness(config).status; // 503 when /health says "unavailable", else 200
+ * ```
+ */
+export function readiness(config: Config): Response {
+  const body = report(config, false);
+  return jsonResponse(body, body.status === "unavailable" ? 503 : 200);
+}
+
+/**
+ * The operations routes as a front end of their own (label `operations`). Plain `/health` and
+ * `/health/ready` are open to probes; the verbose form, which details every key slot, needs a
+ * client key like the rest.
  *
  * @example
  * ```ts
@@ -61,6 +85,13 @@ export function operations(metrics: ProxyMetrics): Frontend {
         name: "health",
         isPublic: (url) => !isVerbose(url),
         handle: (ctx) => Promise.resolve(health(ctx.config, isVerbose(ctx.url))),
+      },
+      {
+        method: "GET",
+        path: "/health/ready",
+        name: "ready",
+        isPublic: () => true,
+        handle: (ctx) => Promise.resolve(readiness(ctx.config)),
       },
       {
         method: "GET",

@@ -1,6 +1,7 @@
 /**
- * `llm-proxy healthcheck`: asks a running proxy for `/health`, so container health checks and
- * Kubernetes exec probes work in an image that has no shell and no curl.
+ * `llm-proxy healthcheck`: asks a running proxy for `/health` (or, with `--ready`, `/health/ready`),
+ * so container health checks and Kubernetes exec probes work in an image that has no shell and no
+ * curl.
  *
  * @module
  */
@@ -16,31 +17,36 @@ export interface ProbeResult {
 
 /**
  * The URL that reaches a server listening on `address` from the same machine: a wildcard listen
- * address (`0.0.0.0`, `::`) is reached through the loopback address of its family.
+ * address (`0.0.0.0`, `::`) is reached through the loopback address of its family. `ready` asks
+ * for the readiness answer instead of the liveness one.
  *
  * @example
  * ```ts
  * healthUrl({ host: "0.0.0.0", port: 8000 }); // "http://127.0.0.1:8000/health"
  * ```
  */
-export function healthUrl(address: ListenAddress): string {
+export function healthUrl(address: ListenAddress, ready = false): string {
   let host = address.host;
   if (host === "0.0.0.0" || host === "") host = "127.0.0.1";
   else if (host === "::" || host === "[::]") host = "::1";
   if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-  return `http://${host}:${address.port}/health`;
+  return `http://${host}:${address.port}/health${ready ? "/ready" : ""}`;
 }
 
 /**
- * GETs `/health` once; ok when it answers 200 within `timeoutMs`.
+ * GETs `/health` (`/health/ready` when `ready`) once; ok when it answers 200 within `timeoutMs`.
  *
  * @example
  * ```ts
  * const { ok } = await probeHealth({ host: "0.0.0.0", port: 8000 }, 3_000);
  * ```
  */
-export async function probeHealth(address: ListenAddress, timeoutMs: number): Promise<ProbeResult> {
-  const url = healthUrl(address);
+export async function probeHealth(
+  address: ListenAddress,
+  timeoutMs: number,
+  ready = false,
+): Promise<ProbeResult> {
+  const url = healthUrl(address, ready);
   if (address.port === 0) return { ok: false, url, detail: "port 0 names no server to probe" };
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
