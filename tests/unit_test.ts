@@ -5,6 +5,7 @@ import { deadline, later, whenAborted } from "../src/pipeline/abort.ts";
 import { retryAfterMs } from "../src/backends/openai_compatible.ts";
 import { fetchFailure } from "../src/backends/fetch_failure.ts";
 import { parseUpstreamError, utf8Length } from "../src/canonical/errors.ts";
+import { strictUtf8 } from "../src/edge/body.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
 import {
   completionChunkJson,
@@ -334,6 +335,21 @@ Deno.test("deadline: a disposed one never fires; a parent's abort is passed on, 
   assert.equal(child.signal.reason, "gone");
   assert.equal(child.timedOut(), false);
   child.dispose();
+});
+
+// ---- strictUtf8 ----
+
+Deno.test("strictUtf8: what the fatal decoder gives; a real U+FFFD passes, invalid bytes throw", () => {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  const enc = new TextEncoder();
+  for (const s of ["", "plain", "é 中 😀", "a real \uFFFD replacement char", "\uFEFFbom first"]) {
+    const bytes = enc.encode(s);
+    assert.equal(strictUtf8.decode(bytes), fatal.decode(bytes), JSON.stringify(s));
+  }
+  const invalid = [[0xff], [0x61, 0xc3], [0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbd, 0xc0, 0x80]];
+  for (const bytes of invalid) {
+    assert.throws(() => strictUtf8.decode(new Uint8Array(bytes)), TypeError, String(bytes));
+  }
 });
 
 // ---- utf8Length ----

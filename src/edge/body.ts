@@ -74,5 +74,24 @@ export async function readCappedBody(
   return await readCapped(message.body, maxBytes);
 }
 
-/** Strict UTF-8: invalid bytes are an error, never silently replaced. */
-export const strictUtf8: TextDecoder = new TextDecoder("utf-8", { fatal: true });
+const fatal = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder();
+
+/**
+ * Strict UTF-8: invalid bytes are an error (a `TypeError`), never silently replaced. The
+ * runtime's lenient decoder is several times faster than its fatal one, and it marks every
+ * invalid byte with U+FFFD: only a text that holds one (invalid input, or a real U+FFFD) is
+ * decoded again, strictly.
+ *
+ * @example
+ * ```ts
+ * strictUtf8.decode(new Uint8Array([0xc3, 0xa9])); // "é"
+ * strictUtf8.decode(new Uint8Array([0xff])); // throws TypeError
+ * ```
+ */
+export const strictUtf8 = {
+  decode(bytes: Uint8Array): string {
+    const text = lenient.decode(bytes);
+    return text.includes("\uFFFD") ? fatal.decode(bytes) : text;
+  },
+};
