@@ -75,5 +75,40 @@ const gemini: Variant = {
   streamEnd: "}}\r\n\r\n",
 };
 
+/**
+ * OpenAI Responses, as Codex sends it: `instructions`, the turns as message items, a function
+ * tool, `store: false` (Codex keeps its own history).
+ */
+const responses: Variant = {
+  name: "openai responses",
+  path: () => "/v1/responses",
+  request: (stream) => ({
+    model: MODEL,
+    instructions: SYSTEM,
+    input: TURNS.map((t) => ({ type: "message", role: t.role, content: t.content })),
+    tools: [{
+      type: "function",
+      name: TOOL.name,
+      description: TOOL.description,
+      parameters: TOOL.parameters,
+    }],
+    temperature: 0.7,
+    top_p: 0.95,
+    max_output_tokens: maxTokens(stream),
+    store: false,
+    user: "bench-client-0042",
+    ...(stream ? { stream: true } : {}),
+  }),
+  answerText: (json) => {
+    const output = (json as {
+      output?: Array<{ type: string; content?: Array<{ type: string; text?: string }> }>;
+    })?.output;
+    const message = output?.find((item) => item.type === "message");
+    return message?.content?.find((part) => part.type === "output_text")?.text;
+  },
+  // The last event is response.completed, whose data closes the response and itself.
+  streamEnd: "}}\n\n",
+};
+
 /** Every front end besides OpenAI chat, in report order. */
-export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini];
+export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini, responses];
