@@ -58,6 +58,8 @@ export interface ChatContext {
   log: Logger;
   /** Told about every upstream attempt as it ends (metrics); optional so backends test alone. */
   onAttempt?: (report: AttemptReport) => void;
+  /** A rough count of the request's prompt tokens, for a `tpm` budget (asked only then). */
+  promptTokens?: () => number;
 }
 
 /** One model a backend serves, id without the backend prefix. */
@@ -77,6 +79,8 @@ export interface KeySlotHealth {
   remaining_seconds?: number;
   /** E.g. `rate-limited (429)`, `rejected by InternLM (401)`; never the upstream's own words. */
   reason?: string;
+  /** A usable key cooling for some models alone (their own rate limits). */
+  cooling_models?: Array<{ model: string; until: string; reason: string }>;
 }
 
 /** A backend's state for `/health`. */

@@ -1,7 +1,14 @@
 /**
  * A pool of upstream API keys, handed out round-robin. Keys that the upstream rate-limits cool
- * down; keys it rejects are benched for longer. Keys are only ever named by slot (`key 2/3`), so
+ * down (for every model, or for one model when the upstream said the limit was that model's);
+ * keys it rejects are benched for longer. Keys are only ever named by slot (`key 2/3`), so
  * nothing here can leak one into a log line.
+ *
+ * All of a key's state changes through {@link KeyPool.coolDown}, {@link KeyPool.bench} and
+ * {@link KeyPool.apply}, and every verdict the pool reaches itself is told to
+ * {@link KeyPool.onVerdict}: that is where a shared store (`src/state/`) sits beside it. Pacing
+ * (`key_pacing.ts`) keeps its own per-slot budget and reaches the pool only through the
+ * `ready` filter of {@link KeyPool.acquire}.
  *
  * @module
  */
@@ -27,6 +34,22 @@ export interface KeyVerdict {
   state: "cooling" | "benched";
   until: number;
   reason: string;
+  /** Only for this model (a per-model rate limit); absent: for every model. */
+  model?: string;
+}
+
+/** What {@link KeyPool.acquire} is asked for besides the keys already tried. */
+export interface KeyWant {
+  /** The upstream model: keys cooling for it alone are skipped. */
+  model?: string;
+  /** A further test of each usable slot (pacing: is its budget free?). */
+  ready?: (i: number) => boolean;
+}
+
+/** A cool-down of one key for one model. */
+interface ModelCooling {
+  until: number;
+  reason: string;
 }
 
 /** Counts for `/health`. */
@@ -46,6 +69,8 @@ export interface KeySlotState {
   until?: number;
   /** Why it is cooling or benched, e.g. `rate-limited (429)`. */
   reason?: string;
+  /** Models this (otherwise usable) key is cooling for, with until when (epoch ms) and why. */
+  models?: Array<{ model: string; until: number; reason: string }>;
 }
 
 interface Slot {
@@ -54,6 +79,8 @@ interface Slot {
   state: KeyState;
   until: number;
   reason: string;
+  /** Per-model cool-downs by model, made on the first one. */
+  models?: Map<string, ModelCooling>;
 }
 
 /**
@@ -107,15 +134,26 @@ export class KeyPool {
    * The next usable key after the last one handed out, skipping `tried`. The cursor moves on every
    * call, so consecutive requests spread over all keys.
    */
-  acquire(tried: ReadonlySet<number>): KeyLease | undefined {
+  acquire(tried: ReadonlySet<number>, want?: KeyWant): KeyLease | undefined {
     const n = this.#slots.length;
     for (let step = 0; step < n; step++) {
       const i = (this.#cursor + step) % n;
-      if (tried.has(i) || this.state(i) !== "usable") continue;
+      if (!this.usable(i, tried, want?.model)) continue;
+      if (want?.ready && !want.ready(i)) continue;
       this.#cursor = (i + 1) % n;
       return this.#slots[i].lease;
     }
     return undefined;
+  }
+
+  /** True when slot `i` is not in `tried`, is usable, and is not cooling for `model`. */
+  usable(i: number, tried: ReadonlySet<number>, model?: string): boolean {
+    if (tried.has(i) || this.state(i) !== "usable") return false;
+    const cooling = model === undefined ? undefined : this.#slots[i].models?.get(model);
+    if (cooling === undefined) return true;
+    if (cooling.until > this.now()) return false;
+    this.#slots[i].models!.delete(model!);
+    return true;
   }
 
   /**
@@ -133,9 +171,20 @@ export class KeyPool {
     return text;
   }
 
-  /** Rate-limited: unusable until `until` (epoch ms); `reason` is shown by verbose health. */
-  coolDown(i: number, until: number, reason = "rate-limited"): void {
-    this.#judge(i, { state: "cooling", until, reason });
+  /**
+   * Rate-limited: unusable until `until` (epoch ms), for `model` only when given; `reason` is
+   * shown by verbose health.
+   */
+  coolDown(i: number, until: number, reason = "rate-limited", model?: string): void {
+    this.#judge(
+      i,
+      model === undefined ? { state: "cooling", until, reason } : {
+        state: "cooling",
+        until,
+        reason,
+        model,
+      },
+    );
   }
 
   /** Rejected (401/403): unusable until `until` (epoch ms); `reason` is shown by verbose health. */
@@ -149,6 +198,14 @@ export class KeyPool {
    */
   apply(i: number, verdict: KeyVerdict): boolean {
     const slot = this.#slots[i];
+    if (verdict.until <= this.now()) return false;
+    if (verdict.model !== undefined) {
+      const models = slot.models ??= new Map();
+      const current = models.get(verdict.model);
+      if (current && current.until >= verdict.until) return false;
+      models.set(verdict.model, { until: verdict.until, reason: verdict.reason });
+      return true;
+    }
     // Concurrent requests may judge the same key: a later verdict never shortens a longer one.
     if (
       verdict.until <= this.now() || (this.state(i) !== "usable" && slot.until >= verdict.until)
@@ -165,24 +222,39 @@ export class KeyPool {
     if (this.apply(i, verdict)) this.onVerdict?.(i, verdict);
   }
 
-  /** The soonest moment (epoch ms) any cooling key recovers, or undefined if none is cooling. */
-  soonestCoolingRecovery(): number | undefined {
+  /**
+   * The soonest moment (epoch ms) any cooling key recovers (for `model`, its own cool-downs
+   * counted too), or undefined if none is cooling.
+   */
+  soonestCoolingRecovery(model?: string): number | undefined {
     let soonest: number | undefined;
+    const now = this.now();
     for (let i = 0; i < this.#slots.length; i++) {
-      if (this.state(i) !== "cooling") continue;
-      const until = this.#slots[i].until;
-      if (soonest === undefined || until < soonest) soonest = until;
+      const state = this.state(i);
+      const own = model === undefined ? undefined : this.#slots[i].models?.get(model)?.until;
+      const until = state === "cooling"
+        ? this.#slots[i].until
+        : state === "usable" && own !== undefined && own > now
+        ? own
+        : undefined;
+      if (until !== undefined && (soonest === undefined || until < soonest)) soonest = until;
     }
     return soonest;
   }
 
   /** Every slot's state now, in slot order. */
   slotStates(): KeySlotState[] {
-    return this.#slots.map((slot, i) =>
-      this.state(i) === "usable"
-        ? { slot: i + 1, state: "usable" }
-        : { slot: i + 1, state: slot.state, until: slot.until, reason: slot.reason }
-    );
+    const now = this.now();
+    return this.#slots.map((slot, i) => {
+      if (this.state(i) !== "usable") {
+        return { slot: i + 1, state: slot.state, until: slot.until, reason: slot.reason };
+      }
+      const models = [...slot.models ?? []].filter(([, c]) => c.until > now)
+        .map(([model, c]) => ({ model, until: c.until, reason: c.reason }));
+      return models.length > 0
+        ? { slot: i + 1, state: "usable", models }
+        : { slot: i + 1, state: "usable" };
+    });
   }
 
   counts(): KeyCounts {

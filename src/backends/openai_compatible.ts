@@ -30,6 +30,9 @@ import {
   readModelSettings,
 } from "./model_settings.ts";
 import { fetchFailure } from "./fetch_failure.ts";
+import { type Clock, KeyPacer, SYSTEM_CLOCK } from "./key_pacing.ts";
+import { KeyQueue } from "./key_queue.ts";
+import { isContentRefusal, isPerModelLimit } from "./refusals.ts";
 import type {
   Answer,
   AttemptOutcome,
@@ -73,6 +76,14 @@ export interface OpenAICompatibleOptions {
   streamMode: StreamSetting;
   /** Shares the key pool's verdicts with other replicas; none: this process alone. */
   state?: SharedState;
+  /** Requests a minute per key (`rpm`); unset: not paced. */
+  rpm?: number;
+  /** Tokens a minute per key (`tpm`); unset: not paced. */
+  tpm?: number;
+  /** Longest wait for a key with budget before a 429 (`queue_timeout`). */
+  queueTimeoutMs: number;
+  /** Pacing's clock; tests give their own. */
+  clock?: Clock;
   /** `model_settings:` entries, over {@link TypeDefaults.modelSettings}. */
   modelSettings: ModelSettingsEntry[];
   /** What the type knows of its models (InternLM's catalogue). */
@@ -110,6 +121,9 @@ export const COMMON_SETTINGS = [
   "models_cache_ttl",
   "max_response_bytes",
   "model_settings",
+  "rpm",
+  "tpm",
+  "queue_timeout",
 ] as const;
 
 const MIB = 1024 * 1024;
@@ -153,6 +167,9 @@ export function readOpenAICompatibleOptions(
     maxResponseBytes: s.number("max_response_bytes", 1024, 1024 * MIB, true) ?? 32 * MIB,
     streamMode: readStreamSetting(s) ?? defaults.streamMode,
     state: init.state,
+    rpm: s.number("rpm", 0, 1_000_000) || undefined,
+    tpm: s.number("tpm", 0, 1_000_000_000) || undefined,
+    queueTimeoutMs: s.seconds("queue_timeout", 3600) ?? 30_000,
     modelSettings: readModelSettings(s.section("model_settings")),
     builtInSettings: defaults.modelSettings ?? [],
   };
@@ -199,6 +216,8 @@ export class OpenAICompatibleBackend implements Backend {
   protected readonly log: Logger;
   readonly #pool: KeyPool;
   readonly #settings: ModelSettingsTable;
+  readonly #pacer: KeyPacer;
+  readonly #queue: KeyQueue;
   /** Request headers per key slot and answer type, made once: an attempt only picks them. */
   readonly #headers: readonly Record<"json" | "sse", Readonly<Record<string, string>>>[];
   readonly #completionsUrl: string;
@@ -213,6 +232,9 @@ export class OpenAICompatibleBackend implements Backend {
     this.#pool = new KeyPool(options.keys);
     options.state?.shareKeys(this.name, this.#pool, options.keys);
     this.#settings = new ModelSettingsTable(options.modelSettings, options.builtInSettings);
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.#pacer = new KeyPacer(options.keys.length, { rpm: options.rpm, tpm: options.tpm }, clock);
+    this.#queue = new KeyQueue(this.#pool, this.#pacer, clock);
     const headers = (key: string, accept: string) =>
       Object.freeze({
         "authorization": `Bearer ${key}`,
@@ -264,12 +286,24 @@ export class OpenAICompatibleBackend implements Backend {
     let rateLimited = false;
     let lastServerError: ApiError | undefined;
 
+    // Charged to the key's `tpm` budget up front, corrected by the answer's usage.
+    const tokens = this.#pacer.budget.tpm === undefined ? 0 : ctx.promptTokens?.() ?? 0;
+    const nextKey = (skip: ReadonlySet<number>) =>
+      this.#pacer.active
+        ? this.#queue.lease(
+          { tried: skip, model: request.model, tokens },
+          ctx.signal,
+          Math.max(0, Math.min(this.options.queueTimeoutMs, until - Date.now())),
+          vendor,
+        )
+        : this.#pool.acquire(skip, { model: request.model });
+
     for (;;) {
       if (previous) (tried ??= new Set()).add(previous.index);
       // A retry after a 5xx or network error prefers a key not tried yet; once every key has
       // been, it goes to one that failed that way (with a single key: the same key again).
-      const lease = this.#pool.acquire(tried ?? NOTHING_TRIED) ??
-        (retrying ? this.#pool.acquire(refused ?? NOTHING_TRIED) : undefined);
+      const lease = await nextKey(tried ?? NOTHING_TRIED) ??
+        (retrying ? await nextKey(refused ?? NOTHING_TRIED) : undefined);
       if (!lease) break;
       previous = lease;
       retrying = false;
@@ -297,6 +331,8 @@ export class OpenAICompatibleBackend implements Backend {
         const text = await this.#readText(res);
         if (res.ok) {
           const completion = this.#parseCompletion(text, request.model);
+          const used = completion.usage?.total_tokens;
+          if (typeof used === "number") this.#pacer.charge(lease.index, used - tokens);
           outcome = "ok";
           return completion;
         }
@@ -306,9 +342,20 @@ export class OpenAICompatibleBackend implements Backend {
           const waitMs = retryAfterMs(res.headers.get("retry-after")) ??
             this.options.rateLimitCooldownMs;
           (refused ??= new Set()).add(lease.index);
-          this.#pool.coolDown(lease.index, Date.now() + waitMs, "rate-limited (429)");
-          ctx.log.warn(`${at()}: rate-limited (429), cooling ${Math.ceil(waitMs / 1000)}s`);
+          // A limit the upstream says is the model's cools the key for that model alone.
+          const model = isPerModelLimit(text, request.model) ? request.model : undefined;
+          this.#pool.coolDown(lease.index, Date.now() + waitMs, "rate-limited (429)", model);
+          ctx.log.warn(
+            `${at()}: rate-limited (429)${model ? ` for model ${model}` : ""}, ` +
+              `cooling ${Math.ceil(waitMs / 1000)}s`,
+          );
           continue;
+        }
+        if (res.status === 403 && isContentRefusal(detail)) {
+          // The request was refused, not the key: no other key, no bench.
+          throw new ApiError(400, `${vendor} refused the request: ${detail.message}`, {
+            code: "content_policy_violation",
+          });
         }
         if (res.status === 401 || res.status === 403) {
           (refused ??= new Set()).add(lease.index);
@@ -359,7 +406,7 @@ export class OpenAICompatibleBackend implements Backend {
       });
       retrying = true;
     }
-    throw lastServerError ?? this.#noUsableKey(rateLimited);
+    throw lastServerError ?? this.#noUsableKey(rateLimited, request.model);
   }
 
   /**
@@ -386,10 +433,10 @@ export class OpenAICompatibleBackend implements Backend {
    * rate-limited, a 429 with `Retry-After` (a 429 seen during this request counts even when its
    * cool-down already ran out, `Retry-After: 0`); when all were rejected, a 502.
    */
-  #noUsableKey(rateLimited: boolean): ApiError {
+  #noUsableKey(rateLimited: boolean, model: string): ApiError {
     const { vendor, keyEnv } = this.options;
     const { total, benched } = this.#pool.counts();
-    const soonest = this.#pool.soonestCoolingRecovery();
+    const soonest = this.#pool.soonestCoolingRecovery(model);
     if (soonest === undefined && !rateLimited) {
       return new ApiError(
         502,
@@ -543,15 +590,25 @@ export class OpenAICompatibleBackend implements Backend {
     const status = keys.usable === 0 ? "unavailable" : keys.usable < keys.total ? "degraded" : "ok";
     if (!verbose) return { type: this.type, status, keys };
     const now = Date.now();
-    const slots = this.#pool.slotStates().map(({ slot, state, until, reason }) =>
-      until === undefined ? { slot, state } : {
+    const slots = this.#pool.slotStates().map(({ slot, state, until, reason, models }) => {
+      if (until === undefined) {
+        if (!models) return { slot, state };
+        // Usable, but cooling for these models alone (their own rate limits).
+        const cooling = models.map((m) => ({
+          model: m.model,
+          until: new Date(m.until).toISOString(),
+          reason: m.reason,
+        }));
+        return { slot, state, cooling_models: cooling };
+      }
+      return {
         slot,
         state,
         until: new Date(until).toISOString(),
         remaining_seconds: Math.max(0, Math.ceil((until - now) / 1000)),
         reason,
-      }
-    );
+      };
+    });
     return { type: this.type, status, keys, slots };
   }
 }

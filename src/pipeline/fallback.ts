@@ -116,7 +116,11 @@ export async function runChain(
     let reason: FallbackReason | undefined;
     if (fit.ok) {
       try {
-        return await route.backend.complete({ ...fit.chat, model: route.model }, context);
+        const tokens = () => Math.ceil(size.bound / 4);
+        return await route.backend.complete({ ...fit.chat, model: route.model }, {
+          ...context,
+          promptTokens: tokens,
+        });
       } catch (failure) {
         err = lastFailure = failure;
         reason = fallbackReason(failure);

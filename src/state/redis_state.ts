@@ -125,8 +125,10 @@ export class RedisState implements SharedState {
     return this.#link.close();
   }
 
-  #verdictKey(backend: string, id: string): string {
-    return `${this.#prefix}:verdict:${backend}:${id}`;
+  /** A per-model verdict (`KeyVerdict.model`) has a key of its own beside the key's. */
+  #verdictKey(backend: string, id: string, model?: string): string {
+    const key = `${this.#prefix}:verdict:${backend}:${id}`;
+    return model === undefined ? key : `${key}:model:${encodeURIComponent(model)}`;
   }
 
   /** Off the request path: the pool already acts on the verdict; Redis only passes it on. */
@@ -151,7 +153,7 @@ export class RedisState implements SharedState {
       verdict,
     };
     return [
-      this.#verdictKey(shared.backend, shared.ids[i]),
+      this.#verdictKey(shared.backend, shared.ids[i], verdict.model),
       JSON.stringify(verdict),
       String(verdict.until),
       String(Math.ceil(ttl)),
@@ -225,5 +227,5 @@ function isVerdict(v: unknown): v is KeyVerdict {
   if (typeof v !== "object" || v === null) return false;
   const r = v as Record<string, unknown>;
   return (r.state === "cooling" || r.state === "benched") && typeof r.until === "number" &&
-    typeof r.reason === "string";
+    typeof r.reason === "string" && (r.model === undefined || typeof r.model === "string");
 }
