@@ -110,5 +110,12 @@ const responses: Variant = {
   streamEnd: "}}\n\n",
 };
 
+/** The same with `store` (the API's default): the run then also loads the response store. */
+const responsesStored: Variant = {
+  ...responses,
+  name: "openai responses, stored",
+  request: (stream) => ({ ...responses.request(stream), store: true }),
+};
+
 /** Every front end besides OpenAI chat, in report order. */
-export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini, responses];
+export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini, responses, responsesStored];

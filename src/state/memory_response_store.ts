@@ -1,19 +1,22 @@
 /**
  * The embedded response store: in this process's memory, bounded by a record count and by bytes,
  * least recently used evicted first, and records unused for longer than a TTL dropped. Records
- * are kept as JSON text: its length is what the byte bound counts, and every read hands out a
- * fresh copy.
+ * are kept as UTF-8 JSON in byte arrays: their size is what the byte bound counts, every read
+ * hands out a fresh copy, and the garbage collector never copies them (an array's bytes live
+ * outside the JavaScript heap), which keeps a full store cheap under load.
  *
  * @module
  */
 
-import { utf8Length } from "../canonical/errors.ts";
 import type {
   ResponseStore,
   ResponseStoreFactory,
   ResponseStoreStats,
   StoredResponse,
 } from "./response_store.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Bounds of a {@link MemoryResponseStore}. */
 export interface MemoryStoreLimits {
@@ -26,8 +29,7 @@ export interface MemoryStoreLimits {
 }
 
 interface Entry {
-  json: string;
-  bytes: number;
+  json: Uint8Array;
   /** When the record expires unless it is used again. */
   expires: number;
 }
@@ -66,14 +68,14 @@ export class MemoryResponseStore implements ResponseStore {
     this.#entries.delete(id);
     entry.expires = now + this.#limits.ttlMs;
     this.#entries.set(id, entry);
-    return Promise.resolve(JSON.parse(entry.json) as StoredResponse);
+    return Promise.resolve(JSON.parse(decoder.decode(entry.json)) as StoredResponse);
   }
 
   /** Stored before the returned promise is even looked at: a stream's next turn never misses it. */
   put(record: StoredResponse): Promise<void> {
     const id = record.response.id;
-    const json = JSON.stringify(record);
-    const bytes = utf8Length(json);
+    const json = encoder.encode(JSON.stringify(record));
+    const bytes = json.byteLength;
     this.#remove(id);
     const now = this.#limits.now();
     this.#expire(now);
@@ -82,7 +84,7 @@ export class MemoryResponseStore implements ResponseStore {
       this.#evictions.bytes++;
       return Promise.resolve();
     }
-    this.#entries.set(id, { json, bytes, expires: now + this.#limits.ttlMs });
+    this.#entries.set(id, { json, expires: now + this.#limits.ttlMs });
     this.#bytes += bytes;
     while (this.#entries.size > this.#limits.maxItems) this.#evictOldest("count");
     while (this.#bytes > this.#limits.maxBytes) this.#evictOldest("bytes");
@@ -119,12 +121,19 @@ export class MemoryResponseStore implements ResponseStore {
     const entry = this.#entries.get(id);
     if (!entry) return false;
     this.#entries.delete(id);
-    this.#bytes -= entry.bytes;
+    this.#bytes -= entry.json.byteLength;
     return true;
   }
 }
 
-/** `responses.store` with `type: memory` (the default): `max_items`, `max_bytes`, `ttl` (seconds). */
+/**
+ * `responses.store` with `type: memory` (the default): `max_items`, `max_bytes`, `ttl` (seconds).
+ *
+ * @example
+ * ```ts
+ * RESPONSE_STORE_TYPES.memory({ section: root.section("responses").section("store"), env, log });
+ * ```
+ */
 export const createMemoryStore: ResponseStoreFactory = ({ section }) => {
   section.allowOnly(["type", "max_items", "max_bytes", "ttl"]);
   return new MemoryResponseStore({

@@ -9,7 +9,14 @@ import { ConfigError } from "../config/config_section.ts";
 import { createMemoryStore } from "./memory_response_store.ts";
 import type { ResponseStore, ResponseStoreFactory, ResponseStoreInit } from "./response_store.ts";
 
-/** Store types by name; `memory` is the default. */
+/**
+ * Store types by name; `memory` is the default.
+ *
+ * @example
+ * ```ts
+ * const factory = RESPONSE_STORE_TYPES[type]; // undefined for an unknown type
+ * ```
+ */
 export const RESPONSE_STORE_TYPES: Readonly<Record<string, ResponseStoreFactory>> = {
   memory: createMemoryStore,
 };

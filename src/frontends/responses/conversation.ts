@@ -113,6 +113,11 @@ async function resolveReference(
 /**
  * Stores a complete response with its conversation, when the request asked for it (`store`,
  * default true). A store failure is logged, never the client's problem: the answer is out.
+ *
+ * @example
+ * ```ts
+ * saveResponse(store, conversation, response, trace.log); // only when response.store
+ * ```
  */
 export function saveResponse(
   store: ResponseStore,

@@ -21,8 +21,12 @@ export class EventSequence {
 
   /** The next event, with `fields` after its type and sequence number. */
   event(type: string, fields: Record<string, unknown>): string {
-    const json = JSON.stringify(fields);
-    const rest = json === "{}" ? "}" : `,${json.slice(1)}`;
+    return this.eventJson(type, JSON.stringify(fields));
+  }
+
+  /** {@link EventSequence.event} with the fields already serialised, for JSON sent more than once. */
+  eventJson(type: string, fieldsJson: string): string {
+    const rest = fieldsJson === "{}" ? "}" : `,${fieldsJson.slice(1)}`;
     return `${eventHead(type)}${this.#next++}${rest}\n\n`;
   }
 
@@ -41,7 +45,15 @@ function eventHead(type: string): string {
   return `event: ${type}\ndata: {"type":"${type}","sequence_number":`;
 }
 
-/** Delta events of one part; see {@link EventSequence.deltas}. */
+/**
+ * Delta events of one part; see {@link EventSequence.deltas}.
+ *
+ * @example
+ * ```ts
+ * const deltas = seq.deltas("response.output_text.delta", { item_id: "msg_1", output_index: 0 });
+ * deltas.text("Hel") + deltas.text("lo");
+ * ```
+ */
 export class DeltaTemplate {
   readonly #mid: string;
   readonly #tail: string;

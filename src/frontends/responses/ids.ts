@@ -8,7 +8,14 @@
 
 const ITEM_ID = /^[a-z]+_([0-9a-f]{32})_\d+$/;
 
-/** A fresh `resp_<32 hex>`. */
+/**
+ * A fresh `resp_<32 hex>`.
+ *
+ * @example
+ * ```ts
+ * newResponseId(); // "resp_3f0c9a…" (32 hex digits)
+ * ```
+ */
 export function newResponseId(): string {
   return `resp_${crypto.randomUUID().replaceAll("-", "")}`;
 }
@@ -35,7 +42,15 @@ export class ItemIds {
   }
 }
 
-/** The response an item id was given out by, or undefined for an id the proxy did not make. */
+/**
+ * The response an item id was given out by, or undefined for an id the proxy did not make.
+ *
+ * @example
+ * ```ts
+ * responseOfItem("msg_0123456789abcdef0123456789abcdef_2"); // "resp_0123456789abcdef0123456789abcdef"
+ * responseOfItem("msg_from_a_client"); // undefined
+ * ```
+ */
 export function responseOfItem(itemId: string): string | undefined {
   const m = ITEM_ID.exec(itemId);
   return m ? `resp_${m[1]}` : undefined;

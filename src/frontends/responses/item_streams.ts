@@ -24,6 +24,8 @@ export interface ItemStream {
   readonly item: OutputItem;
   /** True once {@link ItemStream.close} sent `response.output_item.done`. */
   readonly closed: boolean;
+  /** The closed item as JSON, made once: the item's text is escaped once for all its events. */
+  json(): string;
   open(): string;
   /** Text for the item: reasoning, answer text, or a tool call's (chat) arguments. */
   push(delta: string): string;
@@ -47,12 +49,23 @@ abstract class BaseStream<T extends OutputItem> implements ItemStream {
     return this.seq.event("response.output_item.added", { output_index: this.index, item });
   }
 
+  #json: string | undefined;
+
+  json(): string {
+    return this.#json ??= this.serialize();
+  }
+
+  /** The item's JSON; items whose text appears in several events build it from that text's JSON. */
+  protected serialize(): string {
+    return JSON.stringify(this.item);
+  }
+
   protected done(): string {
     this.closed = true;
-    return this.seq.event("response.output_item.done", {
-      output_index: this.index,
-      item: this.item,
-    });
+    return this.seq.eventJson(
+      "response.output_item.done",
+      `{"output_index":${this.index},"item":${this.json()}}`,
+    );
   }
 
   protected at(): { item_id: string; output_index: number } {
@@ -60,7 +73,15 @@ abstract class BaseStream<T extends OutputItem> implements ItemStream {
   }
 }
 
-/** A reasoning item with one summary part. */
+/**
+ * A reasoning item with one summary part.
+ *
+ * @example
+ * ```ts
+ * const stream = new ReasoningStream(seq, 0, "rs_1");
+ * const text = stream.open() + stream.push("thinking") + stream.close();
+ * ```
+ */
 export class ReasoningStream extends BaseStream<ReasoningItem> {
   #deltas: DeltaTemplate | undefined;
 
@@ -85,16 +106,47 @@ export class ReasoningStream extends BaseStream<ReasoningItem> {
 
   close(): string {
     const at = { ...this.at(), summary_index: 0 };
-    const part = this.item.summary[0];
-    return this.seq.event("response.reasoning_summary_text.done", { ...at, text: part.text }) +
-      this.seq.event("response.reasoning_summary_part.done", { ...at, part }) + this.done();
+    const head = JSON.stringify(at).slice(0, -1);
+    this.#textJson = JSON.stringify(this.item.summary[0].text);
+    return this.seq.eventJson(
+      "response.reasoning_summary_text.done",
+      `${head},"text":${this.#textJson}}`,
+    ) +
+      this.seq.eventJson(
+        "response.reasoning_summary_part.done",
+        `${head},"part":${this.#partJson()}}`,
+      ) +
+      this.done();
+  }
+
+  #textJson = '""';
+
+  #partJson(): string {
+    return `{"type":"summary_text","text":${this.#textJson}}`;
+  }
+
+  protected override serialize(): string {
+    return `{"type":"reasoning","id":${
+      JSON.stringify(this.item.id)
+    },"summary":[${this.#partJson()}]}`;
   }
 }
 
-/** An assistant message; its parts are `output_text`, or `refusal` when the model refused. */
+/**
+ * An assistant message; its parts are `output_text`, or `refusal` when the model refused.
+ *
+ * @example
+ * ```ts
+ * const stream = new MessageStream(seq, 1, "msg_1");
+ * const text = stream.open() + stream.push("Hi") + stream.close("completed");
+ * ```
+ */
 export class MessageStream extends BaseStream<MessageItem> {
   #deltas: DeltaTemplate | undefined;
   #kind: "output_text" | "refusal" | undefined;
+  /** Each closed part's JSON, and the JSON of each `output_text` part's text. */
+  readonly #partJsons: string[] = [];
+  readonly textJsons: string[] = [];
 
   constructor(seq: EventSequence, index: number, id: string) {
     super(seq, index, {
@@ -140,16 +192,44 @@ export class MessageStream extends BaseStream<MessageItem> {
   #closePart(): string {
     if (this.#kind === undefined) return "";
     const part = this.item.content[this.item.content.length - 1];
-    const at = { ...this.at(), content_index: this.item.content.length - 1 };
-    const done = this.#kind === "refusal"
-      ? this.seq.event("response.refusal.done", { ...at, refusal: part.refusal })
-      : this.seq.event("response.output_text.done", { ...at, text: part.text, logprobs: [] });
+    const head = JSON.stringify({ ...this.at(), content_index: this.item.content.length - 1 })
+      .slice(0, -1);
+    let done: string;
+    let partJson: string;
+    if (this.#kind === "refusal") {
+      const refusal = JSON.stringify(part.refusal);
+      done = this.seq.eventJson("response.refusal.done", `${head},"refusal":${refusal}}`);
+      partJson = `{"type":"refusal","refusal":${refusal}}`;
+    } else {
+      const text = JSON.stringify(part.text);
+      this.textJsons.push(text);
+      done = this.seq.eventJson(
+        "response.output_text.done",
+        `${head},"text":${text},"logprobs":[]}`,
+      );
+      partJson = `{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`;
+    }
+    this.#partJsons.push(partJson);
     this.#kind = undefined;
-    return done + this.seq.event("response.content_part.done", { ...at, part });
+    return done + this.seq.eventJson("response.content_part.done", `${head},"part":${partJson}}`);
+  }
+
+  protected override serialize(): string {
+    const { id, status } = this.item;
+    return `{"type":"message","id":${JSON.stringify(id)},"status":"${status}","role":"assistant",` +
+      `"content":[${this.#partJsons.join(",")}]}`;
   }
 }
 
-/** A function call; its arguments stream as they come. */
+/**
+ * A function call; its arguments stream as they come.
+ *
+ * @example
+ * ```ts
+ * const stream = new FunctionCallStream(seq, 2, { type: "function_call", id: "fc_1", status: "in_progress", call_id: "call_1", name: "f" });
+ * const text = stream.open() + stream.push('{"a":1}') + stream.close();
+ * ```
+ */
 export class FunctionCallStream extends BaseStream<FunctionCallItem> {
   #deltas: DeltaTemplate | undefined;
 
@@ -180,6 +260,12 @@ export class FunctionCallStream extends BaseStream<FunctionCallItem> {
 /**
  * A custom tool call. Chat streams its input wrapped in JSON (`{"input":"…"}`), which cannot be
  * unwrapped piece by piece: the input goes out whole, as one delta, when the call is complete.
+ *
+ * @example
+ * ```ts
+ * const stream = new CustomCallStream(seq, 3, { type: "custom_tool_call", id: "ctc_1", status: "in_progress", call_id: "call_2", name: "apply_patch" });
+ * const text = stream.open() + stream.push('{"input":"*** Begin Patch"}') + stream.close();
+ * ```
  */
 export class CustomCallStream extends BaseStream<CustomToolCallItem> {
   #args = "";

@@ -72,7 +72,14 @@ export function responseShell(ctx: ResponseContext, model: string): ResponseObje
   };
 }
 
-/** The response's final state: `completed`, or `incomplete` with why when the answer was cut. */
+/**
+ * The response's final state: `completed`, or `incomplete` with why when the answer was cut.
+ *
+ * @example
+ * ```ts
+ * finishResponse(responseShell(ctx, model), items, "length", usage).status; // "incomplete"
+ * ```
+ */
 export function finishResponse(
   shell: ResponseObject,
   output: OutputItem[],
@@ -85,7 +92,6 @@ export function finishResponse(
     status: reason ? "incomplete" : "completed",
     incomplete_details: reason ? { reason } : null,
     output,
-    output_text: outputText(output),
     usage: usage ? responseUsage(usage) : null,
   };
 }
@@ -110,7 +116,14 @@ export function toResponse(completion: ChatCompletion, ctx: ResponseContext): Re
   );
 }
 
-/** The output items of one assistant message, ids given out in order. */
+/**
+ * The output items of one assistant message, ids given out in order.
+ *
+ * @example
+ * ```ts
+ * outputItems({ role: "assistant", content: "Hi" }, "stop", ctx).map((i) => i.type); // ["message"]
+ * ```
+ */
 export function outputItems(
   message: AssistantMessage,
   finishReason: string | null,
@@ -147,13 +160,28 @@ export function outputItems(
   return items;
 }
 
-/** An `output_text` part. */
+/**
+ * An `output_text` part.
+ *
+ * @example
+ * ```ts
+ * textPart("Hi"); // { type: "output_text", text: "Hi", annotations: [], logprobs: [] }
+ * ```
+ */
 export function textPart(text: string): ContentPart {
   return { type: "output_text", text, annotations: [], logprobs: [] };
 }
 
-/** Every `output_text` of the assistant's messages, joined: the SDKs' `output_text`. */
-function outputText(output: readonly OutputItem[]): string {
+/**
+ * Every `output_text` of the assistant's messages, joined: the SDKs' `output_text`. Their stream
+ * helpers read it from the final event; from a JSON response they compute it themselves.
+ *
+ * @example
+ * ```ts
+ * outputText(response.output); // "Paris."
+ * ```
+ */
+export function outputText(output: readonly OutputItem[]): string {
   let text = "";
   for (const item of output) {
     if (item.type !== "message") continue;
@@ -162,7 +190,14 @@ function outputText(output: readonly OutputItem[]): string {
   return text;
 }
 
-/** Chat usage in the Responses API's names. */
+/**
+ * Chat usage in the Responses API's names.
+ *
+ * @example
+ * ```ts
+ * responseUsage({ prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 }).output_tokens; // 7
+ * ```
+ */
 export function responseUsage(usage: Usage): ResponseUsage {
   const details = (v: unknown, field: string) =>
     typeof v === "object" && v !== null && typeof (v as JsonObject)[field] === "number"

@@ -23,12 +23,26 @@ async function stored(ctx: RouteContext): Promise<StoredResponse> {
   return record;
 }
 
-/** `GET /v1/responses/{id}`. */
+/**
+ * `GET /v1/responses/{id}`.
+ *
+ * @example
+ * ```ts
+ * { method: "GET", path: /^\/v1\/responses\/(?<id>[^/]+)$/, name: "response", handle: getResponse }
+ * ```
+ */
 export async function getResponse(ctx: RouteContext): Promise<Response> {
   return jsonResponse((await stored(ctx)).response);
 }
 
-/** `DELETE /v1/responses/{id}`: `{id, object: "response", deleted: true}`, or a 404. */
+/**
+ * `DELETE /v1/responses/{id}`: `{id, object: "response", deleted: true}`, or a 404.
+ *
+ * @example
+ * ```ts
+ * { method: "DELETE", path: /^\/v1\/responses\/(?<id>[^/]+)$/, name: "response", handle: deleteResponse }
+ * ```
+ */
 export async function deleteResponse(ctx: RouteContext): Promise<Response> {
   const id = ctx.params.id;
   if (!await ctx.config.responseStore.delete(id)) {
@@ -40,7 +54,15 @@ export async function deleteResponse(ctx: RouteContext): Promise<Response> {
   return jsonResponse({ id, object: "response", deleted: true });
 }
 
-/** `GET /v1/responses/{id}/input_items`: a cursor page, newest first unless `order=asc`. */
+/**
+ * `GET /v1/responses/{id}/input_items`: a cursor page, newest first unless `order=asc`.
+ *
+ * @example
+ * ```ts
+ * // GET /v1/responses/resp_…/input_items?limit=2&order=asc
+ * // {"object":"list","data":[…],"first_id":"msg_…","last_id":"msg_…","has_more":true}
+ * ```
+ */
 export async function listInputItems(ctx: RouteContext): Promise<Response> {
   const query = ctx.url.searchParams;
   const limit = pageLimit(query.get("limit"));

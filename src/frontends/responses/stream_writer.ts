@@ -25,7 +25,13 @@ import {
   MessageStream,
   ReasoningStream,
 } from "./item_streams.ts";
-import { finishResponse, type ResponseContext, responseShell, toResponse } from "./response.ts";
+import {
+  finishResponse,
+  outputText,
+  type ResponseContext,
+  responseShell,
+  toResponse,
+} from "./response.ts";
 import { customArguments } from "./tools.ts";
 import type { OutputItem, ResponseObject } from "./types.ts";
 
@@ -56,6 +62,8 @@ class ResponsesStream implements StreamWriter {
   readonly #options: ResponsesStreamOptions;
   readonly #seq = new EventSequence();
   #shell: ResponseObject | undefined;
+  /** `{"response": shell}`, serialised once: created, in_progress and keep-alives all send it. */
+  #shellJson = "";
   /** Set when the whole answer was written at once: what `end()` reports. */
   #final: ResponseObject | undefined;
   // The live path's state.
@@ -72,7 +80,7 @@ class ResponsesStream implements StreamWriter {
 
   keepAlive(): string {
     if (!this.#shell) return this.#start();
-    return this.#seq.event("response.in_progress", { response: this.#shell });
+    return this.#seq.eventJson("response.in_progress", this.#shellJson);
   }
 
   *completionEvents(completion: ChatCompletion): Iterable<string> {
@@ -82,6 +90,7 @@ class ResponsesStream implements StreamWriter {
     const { pieceSize } = this.#options;
     for (const [index, item] of response.output.entries()) {
       const stream = this.#itemStream(item, index);
+      this.#items.push(stream);
       yield stream.open();
       if (item.type === "message") {
         const message = stream as MessageStream;
@@ -154,7 +163,7 @@ class ResponsesStream implements StreamWriter {
       response = finishResponse(shell, this.#items.map((s) => s.item), this.#finish, this.#usage);
     }
     const type = response.status === "incomplete" ? "response.incomplete" : "response.completed";
-    text += this.#seq.event(type, { response });
+    text += this.#seq.eventJson(type, `{"response":${this.#responseJson(response)}}`);
     this.#options.onComplete(response);
     return text;
   }
@@ -170,11 +179,24 @@ class ResponsesStream implements StreamWriter {
     return text + this.#seq.event("response.failed", { response });
   }
 
+  /**
+   * The final response's JSON, its output made of the items' own JSON (the answer is escaped once
+   * for all the events that carry it). `output_text` stays: the SDKs' stream helpers read it.
+   */
+  #responseJson(response: ResponseObject): string {
+    const { output, ...rest } = response;
+    const texts = this.#items.flatMap((s) => s instanceof MessageStream ? s.textJsons : []);
+    const text = texts.length === 1 ? texts[0] : JSON.stringify(outputText(output));
+    const items = this.#items.map((s) => s.json()).join(",");
+    return `${JSON.stringify(rest).slice(0, -1)},"output":[${items}],"output_text":${text}}`;
+  }
+
   #start(): string {
     const shell = responseShell(this.#options.ctx, this.#options.model);
     this.#shell = shell;
-    return this.#seq.event("response.created", { response: shell }) +
-      this.#seq.event("response.in_progress", { response: shell });
+    this.#shellJson = JSON.stringify({ response: shell });
+    return this.#seq.eventJson("response.created", this.#shellJson) +
+      this.#seq.eventJson("response.in_progress", this.#shellJson);
   }
 
   #next(): number {

@@ -111,6 +111,11 @@ export function chatTools(tools: readonly JsonObject[], log: Logger): ChatTools 
 /**
  * `tool_choice` in chat's form: the modes pass; a named function or custom tool becomes chat's
  * named function; anything else (a built-in, `allowed_tools`) leaves the choice to the model.
+ *
+ * @example
+ * ```ts
+ * chatToolChoice({ type: "custom", name: "apply_patch" }); // { type: "function", function: { name: "apply_patch" } }
+ * ```
  */
 export function chatToolChoice(choice: string | JsonObject | undefined): unknown {
   if (choice === undefined) return undefined;
@@ -122,7 +127,14 @@ export function chatToolChoice(choice: string | JsonObject | undefined): unknown
   return "auto";
 }
 
-/** A custom tool call's arguments as chat carries them: `{"input": "…"}`. */
+/**
+ * A custom tool call's arguments as chat carries them: `{"input": "…"}`.
+ *
+ * @example
+ * ```ts
+ * customArguments("*** Begin Patch"); // '{"input":"*** Begin Patch"}'
+ * ```
+ */
 export function customArguments(input: string): string {
   return JSON.stringify({ [CUSTOM_INPUT]: input });
 }
@@ -130,6 +142,11 @@ export function customArguments(input: string): string {
 /**
  * The input of a custom tool call from its chat arguments. A model that answered with something
  * other than the one-string object gets its arguments passed on as the input, as they are.
+ *
+ * @example
+ * ```ts
+ * customInput('{"input":"*** Begin Patch"}'); // "*** Begin Patch"
+ * ```
  */
 export function customInput(args: string): string {
   try {
@@ -146,6 +163,11 @@ export function customInput(args: string): string {
 /**
  * The output item of one chat tool call: a `custom_tool_call` when it calls a custom tool, else a
  * `function_call`. `id` is the item's; the call's own id becomes `call_id`.
+ *
+ * @example
+ * ```ts
+ * toolCallItem(call, "ctc_1", new Set(["apply_patch"])).type; // "custom_tool_call"
+ * ```
  */
 export function toolCallItem(
   call: ToolCall,

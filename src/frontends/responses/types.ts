@@ -77,8 +77,6 @@ export interface ResponseObject {
   max_output_tokens: number | null;
   model: string;
   output: OutputItem[];
-  /** What the SDKs' `output_text` convenience reads: all `output_text` parts, joined. */
-  output_text?: string;
   parallel_tool_calls: boolean;
   previous_response_id: string | null;
   reasoning: { effort: string | null; summary: string | null };

@@ -156,7 +156,14 @@ function withoutNulls(body: JsonObject): JsonObject {
   return out;
 }
 
-/** A 400 in OpenAI's shape naming `param`. */
+/**
+ * A 400 in OpenAI's shape naming `param`.
+ *
+ * @example
+ * ```ts
+ * throw invalid("input must be a string or a list of items", "input");
+ * ```
+ */
 export function invalid(message: string, param: string | null): ApiError {
   return new ApiError(400, message, { param, code: "invalid_request" });
 }
