@@ -116,3 +116,45 @@ export async function runAgent(
     clearTimeout(timer);
   }
 }
+
+/**
+ * The requests a proxy log shows, and a failure message with everything needed to see why an
+ * agent run went wrong: its exit code, output, and those requests.
+ *
+ * @example
+ * ```ts
+ * const { requests, context } = runContext(run, proxy.logs);
+ * assert.equal(run.code, 0, context);
+ * ```
+ */
+export function runContext(run: AgentRun, logs: readonly string[]) {
+  const requests = logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
+  const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
+    `requests the proxy answered:\n${requests.join("\n")}`;
+  return { requests, context };
+}
+
+/**
+ * Asserts an agent run ended well: exit 0, `file` holding `content`, `final` on stdout.
+ *
+ * @example
+ * ```ts
+ * await assertAgentWrote(run, `${cwd}/hello.txt`, "hi\n", "Done.", context);
+ * ```
+ */
+export async function assertAgentWrote(
+  run: AgentRun,
+  file: string,
+  content: string,
+  final: string,
+  context: string,
+): Promise<void> {
+  if (run.code !== 0) throw new Error(`the agent exited with ${run.code}\n${context}`);
+  const written = await Deno.readTextFile(file).catch(() => "(no file)");
+  if (written !== content) {
+    throw new Error(
+      `${file} holds ${JSON.stringify(written)}, not ${JSON.stringify(content)}\n${context}`,
+    );
+  }
+  if (!run.stdout.includes(final)) throw new Error(`the final answer is not on stdout\n${context}`);
+}

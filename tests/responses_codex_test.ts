@@ -8,7 +8,7 @@
 // --force-model (Codex then sends its tools as an `additional_tools` input item, in namespaces,
 // the freeform `exec` script tool first, which the fake uses: a custom tool round trip).
 import assert from "node:assert/strict";
-import { AGENT_CLIS, agentCli, runAgent } from "./agent_cli.ts";
+import { AGENT_CLIS, agentCli, assertAgentWrote, runAgent, runContext } from "./agent_cli.ts";
 import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
 import { type StartOptions, withProxy } from "./proxy.ts";
 
@@ -104,16 +104,8 @@ async function codexCreatesAFile(
           },
         },
       );
-      const requests = proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
-      const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
-        `requests the proxy answered:\n${requests.join("\n")}`;
-      assert.equal(run.code, 0, context);
-      assert.equal(
-        await Deno.readTextFile(`${cwd}/hello.txt`).catch(() => "(no file)"),
-        CONTENT,
-        context,
-      );
-      assert.ok(run.stdout.includes(FINAL), context);
+      const { requests, context } = runContext(run, proxy.logs);
+      await assertAgentWrote(run, `${cwd}/hello.txt`, CONTENT, FINAL, context);
       calls = up.chatRequests();
       assert.equal(calls.length, 2, `one call for the tool, one for the answer\n${context}`);
       const failed = requests.filter((l) => !/ 200 /.test(l));
