@@ -5,12 +5,18 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import {
   completion,
-  type FakeUpstream,
+  FakeUpstream,
   openaiError,
   rateLimited,
   type Responder,
 } from "./fake_upstream.ts";
-import { type StartOptions, type TestProxy, withProxy as withUpstreamAndProxy } from "./proxy.ts";
+import { slowly, sseEvents } from "./fake_stream.ts";
+import {
+  type StartOptions,
+  startProxy,
+  type TestProxy,
+  withProxy as withUpstreamAndProxy,
+} from "./proxy.ts";
 
 const MODEL = "internlm/internlm2.5-latest";
 /** A model that takes InternLM's thinking_mode (InternLM2.5 does not). */
@@ -67,12 +73,13 @@ function assertWellFormed(events: Record<string, unknown>[]): void {
   assert.equal(events.at(-1), terminal[0], "the terminal event is the last");
   const added = events.filter((e) => e.type === "response.output_item.added");
   const done = events.filter((e) => e.type === "response.output_item.done");
-  assert.deepEqual(done.map((e) => e.output_index), added.map((e) => e.output_index));
+  const failed = terminal[0].type === "response.failed";
+  // Every item is closed, but on a failure, when the last may have been cut off.
+  const closed = added.slice(0, failed ? done.length : added.length);
+  assert.deepEqual(done.map((e) => e.output_index), closed.map((e) => e.output_index));
   const final = (terminal[0].response as { output: Record<string, unknown>[] }).output;
-  if (terminal[0].type !== "response.failed") {
-    assert.deepEqual(final, done.map((e) => e.item), "the final output is what the items said");
-  }
-  for (const [i, a] of added.entries()) {
+  assert.deepEqual(final, done.map((e) => e.item), "the final output is what the items said");
+  for (const [i, a] of closed.entries()) {
     const item = a.item as Record<string, unknown>;
     const finished = done[i].item as Record<string, unknown>;
     assert.equal(finished.id, item.id);
@@ -623,4 +630,124 @@ Deno.test("hang-up: the client leaving a stream cancels the upstream call, and n
     await up.waitForAbort(0, 2000);
     await assert.rejects(client.responses.retrieve(id), OpenAI.NotFoundError);
   }, { configText: SLOW });
+});
+
+// ---- a backend that streams (type: openai): the live path, chunk by chunk ----
+
+/** A proxy whose backend `local` is `type: openai` in front of a fake server that streams. */
+async function withLiveUpstream(
+  responder: Responder,
+  fn: (client: OpenAI, up: FakeUpstream, proxy: TestProxy) => Promise<void>,
+): Promise<void> {
+  const up = await FakeUpstream.start(responder);
+  up.streams = true;
+  const proxy = await startProxy({
+    configText:
+      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
+  });
+  try {
+    await fn(
+      new OpenAI({ baseURL: proxy.baseUrl, apiKey: "client-key", maxRetries: 0 }),
+      up,
+      proxy,
+    );
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+}
+
+const LIVE = "local/served-model";
+
+Deno.test("live upstream stream: reasoning and text relayed as they come; usage from the last chunk", async () => {
+  const script = {
+    reasoning: ["Let me ", "see."],
+    content: ["Str", "eam", "ed!"],
+    usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+  };
+  await withLiveUpstream(
+    () => ({ kind: "sse", parts: slowly(sseEvents(script), 5) }),
+    async (client, up) => {
+      const stream = client.responses.stream({ model: LIVE, input: "hi" });
+      const deltas: string[] = [];
+      for await (const e of stream) {
+        if (e.type === "response.output_text.delta") deltas.push(e.delta);
+      }
+      const final = await stream.finalResponse();
+      assert.deepEqual(deltas, ["Str", "eam", "ed!"], "one delta per upstream chunk");
+      assert.equal(final.output_text, "Streamed!");
+      assert.deepEqual(
+        (final.output[0] as OpenAI.Responses.ResponseReasoningItem).summary[0].text,
+        "Let me see.",
+      );
+      assert.equal(final.usage?.total_tokens, 17);
+      assert.equal(final.model, "local/served-model");
+      assert.equal(sent(up, 0).stream, true);
+      const stored = await client.responses.retrieve(final.id);
+      assert.equal(stored.output_text, "Streamed!");
+    },
+  );
+});
+
+Deno.test("live upstream stream: tool calls arriving in pieces become function_call and custom_tool_call items", async () => {
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+    `data: ${
+      JSON.stringify({
+        id: "c",
+        object: "chat.completion.chunk",
+        created: 1,
+        model: "served-model",
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      })
+    }\n\n`;
+  const call = (index: number, fn: Record<string, unknown>, id?: string) =>
+    chunk({ tool_calls: [{ index, ...(id && { id, type: "function" }), function: fn }] });
+  const patchArgs = JSON.stringify({ input: PATCH });
+  const parts = [
+    chunk({ role: "assistant", content: "" }),
+    call(0, { name: "get_weather", arguments: '{"ci' }, "call_a"),
+    call(0, { arguments: 'ty":"Oslo"}' }),
+    call(1, { name: "apply_patch", arguments: patchArgs.slice(0, 20) }, "call_b"),
+    call(1, { arguments: patchArgs.slice(20) }),
+    chunk({}, "tool_calls"),
+    "data: [DONE]\n\n",
+  ];
+  await withLiveUpstream(() => ({ kind: "sse", parts }), async (client, _up, proxy) => {
+    const stream = client.responses.stream({
+      model: LIVE,
+      input: "go",
+      tools: [weatherTool, applyPatch],
+    });
+    const final = await stream.finalResponse();
+    assert.deepEqual(final.output.map((i) => i.type), ["function_call", "custom_tool_call"]);
+    const [weather, patch] = final.output as [
+      OpenAI.Responses.ResponseFunctionToolCall,
+      OpenAI.Responses.ResponseCustomToolCall,
+    ];
+    assert.deepEqual([weather.call_id, weather.arguments], ["call_a", '{"city":"Oslo"}']);
+    assert.deepEqual([patch.call_id, patch.input], ["call_b", PATCH]);
+    const events = await rawEvents(proxy, {
+      model: LIVE,
+      input: "go",
+      tools: [weatherTool, applyPatch],
+      stream: true,
+    });
+    assertWellFormed(events);
+    const args = events.filter((e) => e.type === "response.function_call_arguments.delta");
+    assert.deepEqual(args.map((e) => e.delta), ['{"ci', 'ty":"Oslo"}']);
+  });
+});
+
+Deno.test("live upstream stream breaking off: response.failed after what was done; nothing stored", async () => {
+  const parts = sseEvents({ content: ["partial ", "answer"], done: false }).slice(0, 3);
+  await withLiveUpstream(() => ({ kind: "sse", parts, fail: true }), async (client, _up, proxy) => {
+    const events = await rawEvents(proxy, { model: LIVE, input: "hi", stream: true });
+    assertWellFormed(events);
+    const failed = events.at(-1)!;
+    assert.equal(failed.type, "response.failed");
+    const response = failed.response as { id: string; output: unknown[]; error: { code: string } };
+    assert.deepEqual(response.output, [], "the message was never done");
+    assert.match(response.error.code, /upstream/);
+    await assert.rejects(client.responses.retrieve(response.id), OpenAI.NotFoundError);
+  });
 });
