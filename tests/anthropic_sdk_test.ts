@@ -11,7 +11,7 @@ import {
   type Responder,
 } from "./fake_upstream.ts";
 import { slowly, sseEvents } from "./fake_stream.ts";
-import { eventually, startProxy, type TestProxy, withProxy } from "./proxy.ts";
+import { eventually, type TestProxy, withProxy, withStreamingUpstream } from "./proxy.ts";
 
 const MODEL = "internlm/internlm2.5-latest";
 
@@ -324,22 +324,11 @@ Deno.test("sdk: hanging up mid-stream cancels the upstream call", async () => {
 });
 
 /** A proxy whose backend `local` is `type: openai` in front of a fake server that streams. */
-async function withLiveUpstream(
+function withLiveUpstream(
   responder: Responder,
   fn: (proxy: TestProxy, up: FakeUpstream) => Promise<void>,
 ): Promise<void> {
-  const up = await FakeUpstream.start(responder);
-  up.streams = true;
-  const proxy = await startProxy({
-    configText:
-      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
-  });
-  try {
-    await fn(proxy, up);
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withStreamingUpstream(responder, ({ up, proxy }) => fn(proxy, up));
 }
 
 const LIVE_SCRIPT = {

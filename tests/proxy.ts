@@ -148,3 +148,32 @@ export function chatBody(extra: Record<string, unknown> = {}): Record<string, un
     ...extra,
   };
 }
+
+/**
+ * Runs `fn` against a proxy whose one backend, `local`, is `type: openai` in front of a fake
+ * server that streams (ask for `local/<model>`); closes both.
+ *
+ * @example
+ * ```ts
+ * await withStreamingUpstream(() => ({ kind: "sse", parts: sseEvents(script) }), async ({ proxy }) => {
+ *   await postChat(proxy, chatBody({ model: "local/served-model", stream: true }));
+ * });
+ * ```
+ */
+export async function withStreamingUpstream(
+  responder: Responder,
+  fn: (ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
+): Promise<void> {
+  const up = await FakeUpstream.start(responder);
+  up.streams = true;
+  const proxy = await startProxy({
+    configText:
+      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
+  });
+  try {
+    await fn({ up, proxy });
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+}

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import {
   completion,
-  FakeUpstream,
+  type FakeUpstream,
   openaiError,
   rateLimited,
   type Responder,
@@ -13,9 +13,9 @@ import {
 import { slowly, sseEvents } from "./fake_stream.ts";
 import {
   type StartOptions,
-  startProxy,
   type TestProxy,
   withProxy as withUpstreamAndProxy,
+  withStreamingUpstream,
 } from "./proxy.ts";
 
 const MODEL = "internlm/internlm2.5-latest";
@@ -635,26 +635,15 @@ Deno.test("hang-up: the client leaving a stream cancels the upstream call, and n
 // ---- a backend that streams (type: openai): the live path, chunk by chunk ----
 
 /** A proxy whose backend `local` is `type: openai` in front of a fake server that streams. */
-async function withLiveUpstream(
+function withLiveUpstream(
   responder: Responder,
   fn: (client: OpenAI, up: FakeUpstream, proxy: TestProxy) => Promise<void>,
 ): Promise<void> {
-  const up = await FakeUpstream.start(responder);
-  up.streams = true;
-  const proxy = await startProxy({
-    configText:
-      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
-  });
-  try {
-    await fn(
-      new OpenAI({ baseURL: proxy.baseUrl, apiKey: "client-key", maxRetries: 0 }),
-      up,
-      proxy,
-    );
-  } finally {
-    await proxy.close();
-    await up.close();
-  }
+  return withStreamingUpstream(
+    responder,
+    ({ up, proxy }) =>
+      fn(new OpenAI({ baseURL: proxy.baseUrl, apiKey: "client-key", maxRetries: 0 }), up, proxy),
+  );
 }
 
 const LIVE = "local/served-model";
