@@ -156,3 +156,14 @@ Deno.test({
     assert.match(String(result?.content), /exit_code.?:0/);
   },
 });
+
+Deno.test({
+  ...cli,
+  name: "codex exec: its own model through a models: map (gpt-*), no --force-model",
+  fn: async () => {
+    const calls = await codexCreatesAFile("exec", undefined, {
+      configText: 'models:\n  "gpt-*": internlm/intern-s1\n  "codex-*": internlm/intern-s1\n',
+    });
+    assert.deepEqual(calls.map((c) => c.body?.model), ["intern-s1", "intern-s1"]);
+  },
+});
