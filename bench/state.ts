@@ -79,6 +79,7 @@ async function main(): Promise<number> {
       await proxy("llm-proxy, state in Redis", { LLM_PROXY_REDIS_URL: (await redis).url }),
     ];
     await waitShared(rows[1].server.origin);
+    const machine = await machineInfo(generator.name);
     const run = (row: Row, connections: number) =>
       generator.run({
         url: `${row.server.origin}/v1/chat/completions`,
@@ -107,7 +108,7 @@ async function main(): Promise<number> {
     }
     // Still shared at the end: a degraded run would measure the in-memory path twice.
     await waitShared(rows[1].server.origin);
-    const markdown = render(rows, await machineInfo(generator.name), rounds, seconds);
+    const markdown = render(rows, machine, rounds, seconds);
     if (values.smoke) console.log(markdown);
     else {
       await Deno.writeTextFile(new URL("STATE_RESULTS.md", import.meta.url), markdown);
