@@ -295,7 +295,7 @@ function build(
     state,
     drainTimeoutMs: flags.drainTimeoutMs ?? envValue(env, ENV.drainTimeout, DRAIN_SECONDS) ??
       server.seconds("drain_timeout", MAX_DRAIN_TIMEOUT_S) ?? DEFAULT_DRAIN_TIMEOUT_S * 1000,
-    responseStore: createResponseStore({ section: responses.section("store"), env, log }),
+    responseStore: createResponseStore({ section: responses.section("store"), env, log, state }),
   };
 }
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ConfigError, type ConfigSection } from "../config/config_section.ts";
 import type {
   ResponseStore,
   ResponseStoreFactory,
@@ -127,18 +128,49 @@ export class MemoryResponseStore implements ResponseStore {
 }
 
 /**
- * `responses.store` with `type: memory` (the default): `max_items`, `max_bytes`, `ttl` (seconds).
+ * The bounds of `responses.store` (`max_items`, `max_bytes`, `ttl` in seconds), any type.
+ *
+ * @example
+ * ```ts
+ * readStoreLimits(root.section("responses").section("store")); // { maxItems: 10000, … }
+ * ```
+ */
+export function readStoreLimits(section: ConfigSection): MemoryStoreLimits {
+  section.allowOnly(["type", "max_items", "max_bytes", "ttl"]);
+  return {
+    maxItems: section.number("max_items", 1, 10_000_000, true) ?? MEMORY_STORE_DEFAULTS.maxItems,
+    maxBytes: section.number("max_bytes", 1024, 2 ** 40, true) ?? MEMORY_STORE_DEFAULTS.maxBytes,
+    ttlMs: section.seconds("ttl", 365 * 86_400) ?? MEMORY_STORE_DEFAULTS.ttlMs,
+  };
+}
+
+/**
+ * `responses.store` with `type: memory` (the default without Redis).
  *
  * @example
  * ```ts
  * RESPONSE_STORE_TYPES.memory({ section: root.section("responses").section("store"), env, log });
  * ```
  */
-export const createMemoryStore: ResponseStoreFactory = ({ section }) => {
-  section.allowOnly(["type", "max_items", "max_bytes", "ttl"]);
-  return new MemoryResponseStore({
-    maxItems: section.number("max_items", 1, 10_000_000, true) ?? MEMORY_STORE_DEFAULTS.maxItems,
-    maxBytes: section.number("max_bytes", 1024, 2 ** 40, true) ?? MEMORY_STORE_DEFAULTS.maxBytes,
-    ttlMs: section.seconds("ttl", 365 * 86_400) ?? MEMORY_STORE_DEFAULTS.ttlMs,
-  });
+export const createMemoryStore: ResponseStoreFactory = ({ section }) =>
+  new MemoryResponseStore(readStoreLimits(section));
+
+/**
+ * `responses.store` with `type: redis` (the default with `state.redis_url`): the same bounds, for
+ * the whole fleet, in the shared state's Redis.
+ *
+ * @example
+ * ```ts
+ * RESPONSE_STORE_TYPES.redis({ section, env, log, state }); // state from state.redis_url
+ * ```
+ */
+export const createSharedStore: ResponseStoreFactory = ({ section, state }) => {
+  const limits = readStoreLimits(section);
+  if (!state?.responseStore) {
+    throw new ConfigError(
+      `${section.path.join(".")}.type redis needs state.redis_url (or LLM_PROXY_REDIS_URL)`,
+      [...section.path, "type"],
+    );
+  }
+  return state.responseStore(limits);
 };

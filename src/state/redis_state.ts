@@ -12,7 +12,14 @@ import type { Redis } from "ioredis";
 import type { KeyPool, KeyVerdict } from "../backends/keys.ts";
 import type { Logger } from "../operations/log.ts";
 import { keyId } from "./key_id.ts";
+import type { MemoryStoreLimits } from "./memory_response_store.ts";
 import { RedisLink } from "./redis_link.ts";
+import {
+  type ForgetMessage,
+  RedisResponseStore,
+  RESPONSE_SCRIPTS,
+} from "./redis_response_store.ts";
+import type { ResponseStore } from "./response_store.ts";
 import type { SharedState, StateStatus } from "./state.ts";
 
 /** Settings of a {@link RedisState}. */
@@ -29,6 +36,7 @@ export interface RedisStateOptions {
 interface VerdictMessage {
   /** The replica that reached it. */
   from: string;
+  kind: "verdict";
   backend: string;
   key: string;
   verdict: KeyVerdict;
@@ -80,6 +88,7 @@ export class RedisState implements SharedState {
   readonly #link: RedisLink;
   readonly #pools = new Map<string, SharedPool>();
   readonly #log: Logger;
+  #responses: RedisResponseStore | undefined;
 
   constructor(options: RedisStateOptions) {
     this.#prefix = options.prefix;
@@ -92,7 +101,16 @@ export class RedisState implements SharedState {
       channel: this.#channel,
       onMessage: (message) => this.#receive(message),
     });
-    this.#link.redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
+    const redis = this.#link.redis;
+    redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
+    for (const [name, lua] of Object.entries(RESPONSE_SCRIPTS)) {
+      redis.defineCommand(name, { numberOfKeys: 4, lua });
+    }
+    // Loaded before sharing (re)starts, so that no call on the request path pays for a NOSCRIPT.
+    const scripts = [PUT_VERDICT, ...Object.values(RESPONSE_SCRIPTS)];
+    this.#link.onShared.push(async () => {
+      await this.#link.timed(Promise.all(scripts.map((lua) => redis.script("LOAD", lua))));
+    });
     this.#link.onShared.push(() => this.#resync());
   }
 
@@ -115,6 +133,18 @@ export class RedisState implements SharedState {
     };
     this.#pools.set(backend, shared);
     pool.onVerdict = (i, verdict) => void this.#put(shared, i, verdict);
+  }
+
+  /** The Responses store, shared by every replica, with these bounds for the whole fleet. */
+  responseStore(limits: MemoryStoreLimits): ResponseStore {
+    this.#responses ??= new RedisResponseStore({
+      link: this.#link,
+      prefix: this.#prefix,
+      channel: this.#channel,
+      replica: this.#replica,
+      limits,
+    });
+    return this.#responses;
   }
 
   connect(): void {
@@ -148,6 +178,7 @@ export class RedisState implements SharedState {
     if (ttl <= 0) return undefined;
     const message: VerdictMessage = {
       from: this.#replica,
+      kind: "verdict",
       backend: shared.backend,
       key: shared.ids[i],
       verdict,
@@ -163,14 +194,15 @@ export class RedisState implements SharedState {
   }
 
   #receive(text: string): void {
-    let message: VerdictMessage;
+    let message: VerdictMessage | ForgetMessage;
     try {
       message = JSON.parse(text);
     } catch {
       return this.#log.debug("shared state: ignoring a message that is not JSON");
     }
     if (message.from === this.#replica) return;
-    this.#apply(message.backend, message.key, message.verdict);
+    if (message.kind === "verdict") this.#apply(message.backend, message.key, message.verdict);
+    else if (message.kind === "forget") this.#responses?.forget(message.id);
   }
 
   #apply(backend: string, id: string, verdict: unknown): void {

@@ -6,11 +6,11 @@
  */
 
 import { ConfigError } from "../config/config_section.ts";
-import { createMemoryStore } from "./memory_response_store.ts";
+import { createMemoryStore, createSharedStore } from "./memory_response_store.ts";
 import type { ResponseStore, ResponseStoreFactory, ResponseStoreInit } from "./response_store.ts";
 
 /**
- * Store types by name; `memory` is the default.
+ * Store types by name; `memory` is the default, `redis` where the state is shared.
  *
  * @example
  * ```ts
@@ -19,11 +19,12 @@ import type { ResponseStore, ResponseStoreFactory, ResponseStoreInit } from "./r
  */
 export const RESPONSE_STORE_TYPES: Readonly<Record<string, ResponseStoreFactory>> = {
   memory: createMemoryStore,
+  redis: createSharedStore,
 };
 
 /**
- * The store `responses.store` describes: its `type` (default `memory`) picks the factory, which
- * reads the rest of the section.
+ * The store `responses.store` describes: its `type` (default `redis` with `state.redis_url`,
+ * else `memory`) picks the factory, which reads the rest of the section.
  *
  * @example
  * ```ts
@@ -31,7 +32,7 @@ export const RESPONSE_STORE_TYPES: Readonly<Record<string, ResponseStoreFactory>
  * ```
  */
 export function createResponseStore(init: ResponseStoreInit): ResponseStore {
-  const type = init.section.string("type") ?? "memory";
+  const type = init.section.string("type") ?? (init.state?.responseStore ? "redis" : "memory");
   const factory = RESPONSE_STORE_TYPES[type];
   if (!factory) {
     throw new ConfigError(

@@ -9,6 +9,7 @@
 
 import type { ConfigSection } from "../config/config_section.ts";
 import type { Logger } from "../operations/log.ts";
+import type { SharedState } from "./state.ts";
 
 /** A JSON object as the Responses API writes it (an item, a response object). */
 export type JsonObject = Record<string, unknown>;
@@ -59,6 +60,8 @@ export interface ResponseStoreInit {
   section: ConfigSection;
   env: Readonly<Record<string, string>>;
   log: Logger;
+  /** The proxy's shared state (`state.redis_url`); a shared store lives there. */
+  state?: SharedState;
 }
 
 /** Builds a store from its config section; throws `ConfigError` on bad settings. */

@@ -1,6 +1,6 @@
 /**
  * What replicas of the proxy share: what each learns about upstream keys (cool-downs and benches
- * with their expiry). One process keeps it in memory ({@link LocalState}, the default); several
+ * with their expiry) and the stored Responses conversations. One process keeps it in memory ({@link LocalState}, the default); several
  * replicas share it through Redis (`src/state/redis_state.ts`), each falling back to its own
  * memory while Redis is away.
  *
@@ -8,6 +8,8 @@
  */
 
 import type { KeyPool } from "../backends/keys.ts";
+import type { MemoryStoreLimits } from "./memory_response_store.ts";
+import type { ResponseStore } from "./response_store.ts";
 
 /**
  * `local`: in memory, nothing shared (no Redis configured). `shared`: through Redis. `degraded`:
@@ -24,6 +26,11 @@ export interface SharedState {
    * learn. `keys` are the pool's keys in slot order; only their digests leave the process.
    */
   shareKeys(backend: string, pool: KeyPool, keys: readonly string[]): void;
+  /**
+   * A Responses store shared by every replica, bounded by `limits` for them all; absent where
+   * nothing is shared (the embedded memory store serves then).
+   */
+  responseStore?(limits: MemoryStoreLimits): ResponseStore;
   /** Starts sharing (dials Redis); idempotent. Until then, and while Redis is away, local. */
   connect(): void;
   /** Releases connections; the state must not be used afterwards. */
