@@ -79,7 +79,11 @@ Deno.test("config: responses.store sets the bounds; typos and bad values fail wi
   for (
     const [bad, message] of [
       ["responses:\n  store:\n    max_itemz: 3\n", /max_itemz is not a known setting/],
-      ["responses:\n  store:\n    type: redis\n", /responses.store.type must be one of: memory/],
+      [
+        "responses:\n  store:\n    type: disk\n",
+        /responses.store.type must be one of: memory, redis/,
+      ],
+      ["responses:\n  store:\n    type: redis\n", /type redis needs state.redis_url/],
       ["responses:\n  store:\n    ttl: -1\n", /ttl must be between/],
       ["responses:\n  cache: {}\n", /responses.cache is not a known setting/],
     ] as const
