@@ -25,6 +25,8 @@ async function refused(port: number): Promise<boolean> {
     return false;
   } catch (err) {
     if (err instanceof Deno.errors.ConnectionRefused) return true;
+    // A listener closing while the connection was being accepted: not yet refused, ask again.
+    if (err instanceof Deno.errors.ConnectionReset) return false;
     throw err;
   }
 }
