@@ -48,6 +48,13 @@ redisTest("shared state: a cool-down reached on A is applied on B, with its expi
         reason: "rate-limited (429)",
       });
       assert.equal(b.pool.state(0), "usable");
+      // A 429 for one model cools the key for that model only, on every replica.
+      a.pool.coolDown(0, until, "rate-limited for intern-s1 (429)", "intern-s1");
+      await eventually(
+        () => !b.pool.usable(0, new Set(), "intern-s1"),
+        "B: key 1 off for intern-s1",
+      );
+      assert.ok(b.pool.usable(0, new Set(), "intern-s1-mini"), "other models keep it");
       // A bench travels the same way, and a shorter verdict never cuts a longer one short.
       b.pool.bench(0, Date.now() + 600_000, "rejected by InternLM (401)");
       await eventually(() => a.pool.state(0) === "benched", "A sees key 1 benched");
@@ -103,6 +110,7 @@ redisTest(
       // Learnt alone: applied at once locally, and nowhere else for now.
       const until = Date.now() + 60_000;
       a.pool.coolDown(0, until, "rate-limited (429)");
+      a.pool.coolDown(1, until, "rate-limited for intern-s1 (429)", "intern-s1");
       assert.equal(a.pool.state(0), "cooling");
       await server.restart();
       await eventually(
@@ -112,6 +120,16 @@ redisTest(
       );
       await eventually(() => b.pool.state(0) === "cooling", "B learns A's verdict from the outage");
       assert.equal(b.pool.until(0), until);
+      await eventually(() => !b.pool.usable(1, new Set(), "intern-s1"), "and the per-model one");
+      // A replica that comes later finds both in Redis: A wrote them there once it was back.
+      const c = replica(server.url, prefix);
+      try {
+        await eventually(() => c.state.status === "shared", "C shared", 10_000);
+        assert.equal(c.pool.state(0), "cooling");
+        assert.ok(!c.pool.usable(1, new Set(), "intern-s1"), "C pulled the per-model verdict");
+      } finally {
+        await c.state.close();
+      }
       // One warning per replica for the whole outage, however many calls failed.
       for (const r of [a, b]) {
         assert.equal(

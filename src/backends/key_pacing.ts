@@ -94,6 +94,15 @@ export class KeyPacer {
     this.charge(i, tokens);
   }
 
+  /**
+   * Slot `i` cannot take a request before `at` after all (another replica spent its budget):
+   * the take of `tokens` that assumed otherwise is undone.
+   */
+  defer(i: number, at: number, tokens: number): void {
+    this.#next[i] = Math.max(this.#next[i], at);
+    this.charge(i, -tokens);
+  }
+
   /** Tokens used on slot `i` beyond (or, negative, below) what it was charged. */
   charge(i: number, tokens: number): void {
     if (this.budget.tpm === undefined) return;

@@ -31,7 +31,8 @@ import {
 } from "./model_settings.ts";
 import { fetchFailure } from "./fetch_failure.ts";
 import { type Clock, KeyPacer, SYSTEM_CLOCK } from "./key_pacing.ts";
-import { KeyQueue } from "./key_queue.ts";
+import { KeyQueue, type KeyRequest } from "./key_queue.ts";
+import type { PacingShare } from "../state/state.ts";
 import { isContentRefusal, isPerModelLimit } from "./refusals.ts";
 import type {
   Answer,
@@ -218,6 +219,8 @@ export class OpenAICompatibleBackend implements Backend {
   readonly #settings: ModelSettingsTable;
   readonly #pacer: KeyPacer;
   readonly #queue: KeyQueue;
+  /** The keys' budgets as all replicas spend them (`state.redis_url`); none: this process alone. */
+  readonly #sharedPacing: PacingShare | undefined;
   /** Request headers per key slot and answer type, made once: an attempt only picks them. */
   readonly #headers: readonly Record<"json" | "sse", Readonly<Record<string, string>>>[];
   readonly #completionsUrl: string;
@@ -235,6 +238,9 @@ export class OpenAICompatibleBackend implements Backend {
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.#pacer = new KeyPacer(options.keys.length, { rpm: options.rpm, tpm: options.tpm }, clock);
     this.#queue = new KeyQueue(this.#pool, this.#pacer, clock);
+    if (this.#pacer.active) {
+      this.#sharedPacing = options.state?.sharePacing?.(this.name, this.#pacer.budget);
+    }
     const headers = (key: string, accept: string) =>
       Object.freeze({
         "authorization": `Bearer ${key}`,
@@ -288,14 +294,10 @@ export class OpenAICompatibleBackend implements Backend {
 
     // Charged to the key's `tpm` budget up front, corrected by the answer's usage.
     const tokens = this.#pacer.budget.tpm === undefined ? 0 : ctx.promptTokens?.() ?? 0;
+    const queueUntil = Math.min(Date.now() + this.options.queueTimeoutMs, until);
     const nextKey = (skip: ReadonlySet<number>) =>
       this.#pacer.active
-        ? this.#queue.lease(
-          { tried: skip, model: request.model, tokens },
-          ctx.signal,
-          Math.max(0, Math.min(this.options.queueTimeoutMs, until - Date.now())),
-          vendor,
-        )
+        ? this.#pacedLease({ tried: skip, model: request.model, tokens }, ctx.signal, queueUntil)
         : this.#pool.acquire(skip, { model: request.model });
 
     for (;;) {
@@ -332,7 +334,10 @@ export class OpenAICompatibleBackend implements Backend {
         if (res.ok) {
           const completion = this.#parseCompletion(text, request.model);
           const used = completion.usage?.total_tokens;
-          if (typeof used === "number") this.#pacer.charge(lease.index, used - tokens);
+          if (typeof used === "number") {
+            this.#pacer.charge(lease.index, used - tokens);
+            this.#sharedPacing?.charge(lease.index, used - tokens);
+          }
           outcome = "ok";
           return completion;
         }
@@ -407,6 +412,27 @@ export class OpenAICompatibleBackend implements Backend {
       retrying = true;
     }
     throw lastServerError ?? this.#noUsableKey(rateLimited, request.model);
+  }
+
+  /**
+   * A key with budget, waiting in the queue until `queueUntil` at most. With budgets shared by
+   * replicas, the key this replica's pacer chose is taken from the shared budget too (one round
+   * trip); when another replica spent it, the pacer learns when it is free and the queue chooses
+   * again.
+   */
+  async #pacedLease(
+    request: KeyRequest,
+    signal: AbortSignal,
+    queueUntil: number,
+  ): Promise<KeyLease | undefined> {
+    for (;;) {
+      const wait = Math.max(0, queueUntil - Date.now());
+      const lease = await this.#queue.lease(request, signal, wait, this.options.vendor);
+      if (!lease || !this.#sharedPacing) return lease;
+      const busyMs = await this.#sharedPacing.take(lease.index, request.tokens);
+      if (busyMs === 0) return lease;
+      this.#pacer.defer(lease.index, Date.now() + busyMs, request.tokens);
+    }
   }
 
   /**

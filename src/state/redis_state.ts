@@ -20,7 +20,9 @@ import {
   RESPONSE_SCRIPTS,
 } from "./redis_response_store.ts";
 import type { ResponseStore } from "./response_store.ts";
-import type { SharedState, StateStatus } from "./state.ts";
+import { TAKE_PACE, takePace } from "./redis_pacing.ts";
+import type { PacingBudget } from "../backends/key_pacing.ts";
+import type { PacingShare, SharedState, StateStatus } from "./state.ts";
 
 /** Settings of a {@link RedisState}. */
 export interface RedisStateOptions {
@@ -103,11 +105,12 @@ export class RedisState implements SharedState {
     });
     const redis = this.#link.redis;
     redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
+    redis.defineCommand("takePace", { numberOfKeys: 1, lua: TAKE_PACE });
     for (const [name, lua] of Object.entries(RESPONSE_SCRIPTS)) {
       redis.defineCommand(name, { numberOfKeys: 4, lua });
     }
     // Loaded before sharing (re)starts, so that no call on the request path pays for a NOSCRIPT.
-    const scripts = [PUT_VERDICT, ...Object.values(RESPONSE_SCRIPTS)];
+    const scripts = [PUT_VERDICT, TAKE_PACE, ...Object.values(RESPONSE_SCRIPTS)];
     this.#link.onShared.push(async () => {
       await this.#link.timed(Promise.all(scripts.map((lua) => redis.script("LOAD", lua))));
     });
@@ -133,6 +136,20 @@ export class RedisState implements SharedState {
     };
     this.#pools.set(backend, shared);
     pool.onVerdict = (i, verdict) => void this.#put(shared, i, verdict);
+  }
+
+  sharePacing(backend: string, budget: PacingBudget): PacingShare {
+    const ids = this.#pools.get(backend)?.ids ?? [];
+    const key = (i: number) => `${this.#prefix}:pace:${backend}:${ids[i]}`;
+    const interval = budget.rpm ? 60_000 / budget.rpm : 0;
+    const tpm = budget.tpm ?? 0;
+    return {
+      take: async (i, tokens) =>
+        await this.#link.call((redis) => takePace(redis, key(i), interval, tpm, tokens, true)) ??
+          0,
+      charge: (i, tokens) =>
+        void this.#link.call((redis) => takePace(redis, key(i), interval, tpm, tokens, false)),
+    };
   }
 
   /** The Responses store, shared by every replica, with these bounds for the whole fleet. */
@@ -220,27 +237,45 @@ export class RedisState implements SharedState {
     const pools = [...this.#pools.values()];
     if (pools.length === 0) return;
     const redis = this.#link.redis;
-    const found = await this.#link.timed(
-      redis.mget(pools.flatMap((p) => p.ids.map((id) => this.#verdictKey(p.backend, id)))),
-    );
-    let n = 0;
+    // Per-model cool-downs are named by model, which no replica can list: found by a scan.
+    const names: Array<{ backend: string; id: string; key: string }> = [];
     for (const p of pools) {
       for (const id of p.ids) {
-        const text = found[n++];
-        if (text !== null) this.#apply(p.backend, id, parseJson(text));
+        names.push({ backend: p.backend, id, key: this.#verdictKey(p.backend, id) });
       }
+      const head = this.#verdictKey(p.backend, "");
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.#link.timed(
+          redis.scan(cursor, "MATCH", `${head}*:model:*`, "COUNT", 1000),
+        );
+        cursor = next;
+        for (const key of keys) {
+          names.push({
+            backend: p.backend,
+            id: key.slice(head.length, key.indexOf(":model:")),
+            key,
+          });
+        }
+      } while (cursor !== "0");
     }
+    const found = await this.#link.timed(redis.mget(names.map((n) => n.key)));
+    names.forEach((n, i) => {
+      const text = found[i];
+      if (text !== null) this.#apply(n.backend, n.id, parseJson(text));
+    });
     const push = redis.pipeline() as unknown as ScriptedPipeline;
     let pushes = 0;
+    const offer = (p: SharedPool, slot: number, verdict: KeyVerdict) => {
+      const args = this.#verdictArgs(p, slot - 1, verdict);
+      if (args) push.putVerdict(...args), pushes++;
+    };
     for (const p of pools) {
       for (const s of p.pool.slotStates()) {
-        if (s.state === "usable" || s.until === undefined) continue;
-        const args = this.#verdictArgs(p, s.slot - 1, {
-          state: s.state,
-          until: s.until,
-          reason: s.reason ?? "",
-        });
-        if (args) push.putVerdict(...args), pushes++;
+        if (s.state !== "usable" && s.until !== undefined) {
+          offer(p, s.slot, { state: s.state, until: s.until, reason: s.reason ?? "" });
+        }
+        for (const m of s.models ?? []) offer(p, s.slot, { state: "cooling", ...m });
       }
     }
     if (pushes > 0) await this.#link.timed(push.exec());

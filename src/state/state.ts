@@ -8,6 +8,7 @@
  */
 
 import type { KeyPool } from "../backends/keys.ts";
+import type { PacingBudget } from "../backends/key_pacing.ts";
 import type { MemoryStoreLimits } from "./memory_response_store.ts";
 import type { ResponseStore } from "./response_store.ts";
 
@@ -16,6 +17,18 @@ import type { ResponseStore } from "./response_store.ts";
  * Redis is configured but down or slow, so this replica runs on its local state until it is back.
  */
 export type StateStatus = "local" | "shared" | "degraded";
+
+/** A backend's key budgets (`rpm`, `tpm`) as every replica spends them. */
+export interface PacingShare {
+  /**
+   * Takes a request of `tokens` on slot `i` from the budget all replicas share: 0 when taken, or
+   * when Redis is away (this replica's own pacer decides then); else the ms until slot `i` has
+   * room.
+   */
+  take(i: number, tokens: number): Promise<number>;
+  /** Tokens slot `i` used beyond (negative: below) what its request was charged. */
+  charge(i: number, tokens: number): void;
+}
 
 /** The proxy's state, as the backends and the operations endpoints see it. */
 export interface SharedState {
@@ -31,6 +44,11 @@ export interface SharedState {
    * nothing is shared (the embedded memory store serves then).
    */
   responseStore?(limits: MemoryStoreLimits): ResponseStore;
+  /**
+   * Shares the budgets of the key pool `backend` gave {@link SharedState.shareKeys}; absent where
+   * nothing is shared.
+   */
+  sharePacing?(backend: string, budget: PacingBudget): PacingShare;
   /** Starts sharing (dials Redis); idempotent. Until then, and while Redis is away, local. */
   connect(): void;
   /** Releases connections; the state must not be used afterwards. */
