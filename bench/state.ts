@@ -90,8 +90,9 @@ async function main(): Promise<number> {
     const rows = [
       await proxy("state in memory", {}),
       await proxy("state in Redis", { LLM_PROXY_REDIS_URL: url }),
-      await proxy("state in memory, rpm paced", { LLM_PROXY_CONFIG: paced }),
+      await proxy("state in memory, rpm paced", { ...keys, LLM_PROXY_CONFIG: paced }),
       await proxy("state in Redis, rpm paced", {
+        ...keys,
         LLM_PROXY_REDIS_URL: url,
         LLM_PROXY_CONFIG: paced,
       }),

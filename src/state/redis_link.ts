@@ -90,7 +90,13 @@ export class RedisLink {
       maxRetriesPerRequest: 0,
       connectionName: "llm-proxy",
     };
-    this.#cmd = new Redis(options.url, { ...common, enableOfflineQueue: false });
+    // Auto-pipelining writes the calls of concurrent requests made in one tick as one batch:
+    // fewer writes under load, the same answers.
+    this.#cmd = new Redis(options.url, {
+      ...common,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+    });
     // The subscriber never serves a request: its SUBSCRIBE may wait for the connection.
     this.#sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
     for (const client of [this.#cmd, this.#sub]) {
