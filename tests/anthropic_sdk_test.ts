@@ -409,3 +409,23 @@ Deno.test("sdk: models.list() and models.retrieve() in Anthropic's shape, aliase
     assert.equal(openai.object, "list");
   }, { configText: 'models:\n  "claude-*": internlm/intern-s1\n' });
 });
+
+Deno.test("sdk: server tools and deferred tools are left out, named in the debug log", async () => {
+  await withProxy(() => completion("ok"), async ({ up, proxy }) => {
+    await client(proxy).messages.create({
+      model: MODEL,
+      max_tokens: 10,
+      tools: [
+        WRITE_TOOL,
+        { type: "web_search_20250305", name: "web_search" },
+        { ...WRITE_TOOL, name: "Later", defer_loading: true },
+      ],
+      messages: [{ role: "user", content: "hi" }],
+    });
+    const tools = up.chatRequests()[0].body?.tools as Array<{ function: { name: string } }>;
+    assert.deepEqual(tools.map((t) => t.function.name), ["Write"]);
+    const line = proxy.logs.find((l) => l.includes("anthropic: left out"));
+    assert.ok(line?.includes("DEBUG"), String(line));
+    assert.match(line!, /tool web_search \(web_search_20250305\), tool Later \(deferred\)/);
+  });
+});

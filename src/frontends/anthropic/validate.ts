@@ -198,7 +198,14 @@ function checkThinking(thinking: Record<string, unknown>): void {
   }
 }
 
-/** A 400 `invalid_request_error`; the message leads with the field, as Anthropic's do. */
+/**
+ * A 400 `invalid_request_error`; the message leads with the field, as Anthropic's do.
+ *
+ * @example
+ * ```ts
+ * throw invalid("max_tokens: must be an integer ≥ 1");
+ * ```
+ */
 export function invalid(message: string): ApiError {
   return new ApiError(400, message, { type: "invalid_request_error", code: "invalid_request" });
 }
