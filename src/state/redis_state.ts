@@ -5,6 +5,10 @@
  * no round trip. A replica that was cut off pushes what it learnt alone and pulls what the others
  * learnt as soon as Redis is back. Keys are named by {@link keyId}, never by value.
  *
+ * The same connection carries the keys' shared budgets (`redis_pacing.ts`) and the stored
+ * Responses conversations (`redis_response_store.ts`); every script is loaded before sharing
+ * starts, so no request pays for a missing one.
+ *
  * @module
  */
 
