@@ -274,8 +274,9 @@ export function renderReport(r: BenchReport): string {
       "",
       "### Front ends",
       "",
-      "The same conversation in each front end's dialect, to the same proxy process; CPU per " +
-        "request against the OpenAI chat path's in the same round (target: within 20 %).",
+      "The same conversation in each front end's dialect, to one more proxy process started " +
+        "like the first; CPU per request against the OpenAI chat path's in the same round " +
+        "(target: within 20 %).",
       "",
       `| front end | c=${c} req/s | CPU/request | vs chat | stream req/s | stream CPU/request ` +
         "| vs chat stream | |",
@@ -359,13 +360,16 @@ export function renderReport(r: BenchReport): string {
     `| target | ${r.rounds.map((_, i) => `round ${i + 1} VmRSS / VmHWM`).join(" | ")} |`,
     `| --- | ${r.rounds.map(() => "--:").join(" | ")} |`,
   );
-  // Variants share the proxy's process.
-  for (const { name } of r.targets.filter((t) => t.role !== "variant")) {
+  // The variants share one process: one row for it.
+  const rows = r.targets.filter((t) => t.role !== "variant").map((t) => [t.name, t.name]);
+  const variant = r.targets.find((t) => t.role === "variant");
+  if (variant) rows.push([ROW.frontEnds, variant.name]);
+  for (const [label, name] of rows) {
     const cells = r.rounds.map((round) => {
       const mem = round.targets[name]?.memory;
       return mem ? `${mib(mem.rssMiB)} / ${mib(mem.peakMiB)}` : "n/a";
     });
-    lines.push(`| ${name} | ${cells.join(" | ")} |`);
+    lines.push(`| ${label} | ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }

@@ -106,7 +106,7 @@ async function main(): Promise<number> {
       const streaming = order.filter((t) => t.streamBodyFile);
       const round: RoundResult = { targets: {} };
       const row = (t: Target) => round.targets[t.name] ??= {};
-      // Variants share the proxy's process: their CPU per request at load is what they are for.
+      // Variants are for their CPU per request under load, beside the chat path's.
       for (const t of order) {
         if (t.role !== "variant") row(t).c1 = await load(generator, t, false, 1, plan.seconds);
       }

@@ -39,6 +39,8 @@ export const ROW = {
   minimal: "minimal proxy",
   proxy: "llm-proxy",
   quiet: "llm-proxy, no request log",
+  /** The process the front-end variants are sent to (no row of its own). */
+  frontEnds: "llm-proxy, other front ends",
 } as const;
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -85,7 +87,7 @@ export async function writeBodies(
 /**
  * Starts every server: the upstream, the references and the proxy (at its default log level,
  * the log going to a file; also with no request log, to price it; and as it was at
- * `baseline.rev`, when given). Variants are the proxy's own process reached in another dialect.
+ * `baseline.rev`, when given). The variants share one more proxy process, started the same way.
  */
 export async function startTargets(
   servers: Server[],
@@ -133,6 +135,10 @@ export async function startTargets(
   const logFile = `${dir}/llm-proxy.log`;
   const main = await proxy(ROW.proxy, ROOT, logFile);
   const quiet = await proxy(ROW.quiet, ROOT, undefined, "warn");
+  // The other dialects get a process of their own, so that the chat row's memory is its own.
+  const frontEnds = VARIANTS.length === 0
+    ? undefined
+    : await proxy(ROW.frontEnds, ROOT, `${dir}/front-ends.log`);
   const baselineLog = `${dir}/baseline.log`;
   const before = baseline && await proxy(`llm-proxy @${baseline.rev}`, baseline.root, baselineLog);
 
@@ -151,9 +157,9 @@ export async function startTargets(
     return {
       name: `llm-proxy, ${v.name}`,
       role: "variant",
-      server: main,
-      url: `${main.origin}${v.path(false)}`,
-      streamUrl: `${main.origin}${v.path(true)}`,
+      server: frontEnds!,
+      url: `${frontEnds!.origin}${v.path(false)}`,
+      streamUrl: `${frontEnds!.origin}${v.path(true)}`,
       bodyFile: files.body,
       streamBodyFile: files.stream,
       answerText: v.answerText,
