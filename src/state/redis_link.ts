@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "../operations/log.ts";
 
 /** Settings of a {@link RedisLink}. */
@@ -64,8 +64,10 @@ export class RedisTimeout extends Error {
  */
 export class RedisLink {
   readonly #options: RedisLinkOptions;
-  readonly #cmd: Redis;
-  readonly #sub: Redis;
+  // Made by the first connect(): ioredis (+28 MiB of resident memory) is loaded only then.
+  #cmd: Redis | undefined;
+  #sub: Redis | undefined;
+  #connecting = false;
   readonly #address: string;
   #shared = false;
   #closed = false;
@@ -76,12 +78,27 @@ export class RedisLink {
   #outageLogged = false;
   /** How many times sharing was lost since start (for tests and metrics). */
   outages = 0;
+  /** Run once the command connection is made (by the first connect), before it dials. */
+  readonly onDial: Array<(redis: Redis) => void> = [];
   /** Run, in order, each time the link becomes shared (first connect and after every outage). */
   readonly onShared: Array<() => Promise<void>> = [];
 
   constructor(options: RedisLinkOptions) {
     this.#options = options;
     this.#address = redisAddress(options.url);
+  }
+
+  /** Dials Redis (and keeps redialling with backoff); sharing starts once it answers. */
+  connect(): void {
+    if (this.#closed || this.#connecting) return;
+    this.#connecting = true;
+    import("ioredis").then(({ Redis }) => {
+      if (!this.#closed) this.#dial(Redis);
+    }, (err: Error) => this.#lost(`the Redis client did not load: ${err.message}`));
+  }
+
+  #dial(Client: typeof Redis): void {
+    const options = this.#options;
     const common = {
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
@@ -92,29 +109,25 @@ export class RedisLink {
     };
     // Auto-pipelining writes the calls of concurrent requests made in one tick as one batch:
     // fewer writes under load, the same answers.
-    this.#cmd = new Redis(options.url, {
+    const cmd = this.#cmd = new Client(options.url, {
       ...common,
       enableOfflineQueue: false,
       enableAutoPipelining: true,
     });
     // The subscriber never serves a request: its SUBSCRIBE may wait for the connection.
-    this.#sub = new Redis(options.url, { ...common, enableOfflineQueue: true });
-    for (const client of [this.#cmd, this.#sub]) {
+    const sub = this.#sub = new Client(options.url, { ...common, enableOfflineQueue: true });
+    for (const hook of this.onDial) hook(cmd);
+    for (const client of [cmd, sub]) {
       // ioredis retries by itself; without a listener its errors would be thrown.
       client.on("error", (err: Error) => this.#lost(err.message));
       client.on("close", () => this.#lost("connection closed"));
       client.on("ready", () => this.#probe());
     }
-    this.#sub.on("message", (_channel: string, message: string) => options.onMessage(message));
-  }
-
-  /** Dials Redis (and keeps redialling with backoff); sharing starts once it answers. */
-  connect(): void {
-    if (this.#closed || this.#cmd.status !== "wait") return;
+    sub.on("message", (_channel: string, message: string) => options.onMessage(message));
     // A failed first dial is retried by ioredis like any lost connection; `error` reports it.
-    this.#cmd.connect().catch(() => {});
-    this.#sub.connect().catch(() => {});
-    this.#sub.subscribe(this.#options.channel).catch((err: Error) => this.#lost(err.message));
+    cmd.connect().catch(() => {});
+    sub.connect().catch(() => {});
+    sub.subscribe(options.channel).catch((err: Error) => this.#lost(err.message));
   }
 
   /** True while Redis answers in time; false means: use local state. */
@@ -128,7 +141,7 @@ export class RedisLink {
    * degraded). Never rejects.
    */
   async call<T>(fn: (redis: Redis) => Promise<T>): Promise<T | undefined> {
-    if (!this.#shared) return undefined;
+    if (!this.#shared || !this.#cmd) return undefined;
     try {
       return await this.#timed(fn(this.#cmd));
     } catch (err) {
@@ -142,12 +155,15 @@ export class RedisLink {
     this.#closed = true;
     this.#shared = false;
     clearTimeout(this.#probeTimer);
-    if (this.#cmd.status !== "wait") {
+    const cmd = this.#cmd;
+    const sub = this.#sub;
+    if (!cmd || !sub) return;
+    if (cmd.status !== "wait") {
       // A stalled Redis must not hold up the exit: QUIT gets the same deadline as any call.
-      await this.#timed(Promise.allSettled([this.#cmd.quit(), this.#sub.quit()])).catch(() => {});
+      await this.#timed(Promise.allSettled([cmd.quit(), sub.quit()])).catch(() => {});
     }
-    this.#cmd.disconnect();
-    this.#sub.disconnect();
+    cmd.disconnect();
+    sub.disconnect();
   }
 
   #timed<T>(promise: Promise<T>): Promise<T> {
@@ -187,12 +203,14 @@ export class RedisLink {
    */
   #probe(attempt = 1): void {
     if (this.#closed || this.#shared || this.#probing) return;
-    if (this.#cmd.status !== "ready" || this.#sub.status !== "ready") return;
+    const cmd = this.#cmd;
+    const sub = this.#sub;
+    if (cmd?.status !== "ready" || sub?.status !== "ready") return;
     this.#probing = true;
-    this.#timed(this.#cmd.ping())
+    this.#timed(cmd.ping())
       .then(async () => {
         for (const hook of this.onShared) await hook();
-        if (this.#closed || this.#cmd.status !== "ready" || this.#sub.status !== "ready") {
+        if (this.#closed || cmd.status !== "ready" || sub.status !== "ready") {
           throw new Error("connection lost while resynchronising");
         }
         this.#shared = true;
@@ -214,6 +232,7 @@ export class RedisLink {
 
   /** The raw command connection, for the onShared hooks (which run before sharing resumes). */
   get redis(): Redis {
+    if (!this.#cmd) throw new Error("RedisLink: not connected yet");
     return this.#cmd;
   }
 

@@ -107,15 +107,17 @@ export class RedisState implements SharedState {
       channel: this.#channel,
       onMessage: (message) => this.#receive(message),
     });
-    const redis = this.#link.redis;
-    redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
-    redis.defineCommand("takePace", { numberOfKeys: 1, lua: TAKE_PACE });
-    for (const [name, lua] of Object.entries(RESPONSE_SCRIPTS)) {
-      redis.defineCommand(name, { numberOfKeys: 4, lua });
-    }
+    this.#link.onDial.push((redis) => {
+      redis.defineCommand("putVerdict", { numberOfKeys: 1, lua: PUT_VERDICT });
+      redis.defineCommand("takePace", { numberOfKeys: 1, lua: TAKE_PACE });
+      for (const [name, lua] of Object.entries(RESPONSE_SCRIPTS)) {
+        redis.defineCommand(name, { numberOfKeys: 4, lua });
+      }
+    });
     // Loaded before sharing (re)starts, so that no call on the request path pays for a NOSCRIPT.
     const scripts = [PUT_VERDICT, TAKE_PACE, ...Object.values(RESPONSE_SCRIPTS)];
     this.#link.onShared.push(async () => {
+      const redis = this.#link.redis;
       await this.#link.timed(Promise.all(scripts.map((lua) => redis.script("LOAD", lua))));
     });
     this.#link.onShared.push(() => this.#resync());
