@@ -305,48 +305,34 @@ export function renderReport(r: BenchReport): string {
       return { median: median(values), values };
     };
     const peaks = (name: string): Series => ({ median: peak(name), values: [] });
+    const vsPass = (pick: Pick, combine: typeof diff) => paired(pick, combine, baseline, pass);
     lines.push(
       "",
       `### Against the baseline (${baseline}, same run)`,
       "",
       `| measure | ${baseline} | llm-proxy now | per round, before → now |`,
       "| --- | --: | --: | --- |",
-      vs(
-        `req/s at c=${c}, JSON, vs the pass-through`,
-        times,
-        paired(c64Rps, ratio, baseline, pass),
-        tputPass,
-      ),
+      vs(`req/s at c=${c}, JSON, vs the pass-through`, times, vsPass(c64Rps, ratio), tputPass),
       vs(
         `req/s at c=${c}, stream, vs the pass-through`,
         times,
-        paired(streamRps, ratio, baseline, pass),
+        vsPass(streamRps, ratio),
         sTputPass,
       ),
       vs(`CPU per request at c=${c}, JSON`, us, own(baseline, c64Cpu), own(proxy, c64Cpu)),
       vs(`CPU per request at c=${c}, stream`, us, own(baseline, streamCpu), own(proxy, streamCpu)),
-      vs(
-        "CPU per request, JSON, vs the pass-through",
-        times,
-        paired(c64Cpu, ratio, baseline, pass),
-        cpuPass,
-      ),
-      vs(
-        "CPU per request, stream, vs the pass-through",
-        times,
-        paired(streamCpu, ratio, baseline, pass),
-        sCpuPass,
-      ),
+      vs("CPU per request, JSON, vs the pass-through", times, vsPass(c64Cpu, ratio), cpuPass),
+      vs("CPU per request, stream, vs the pass-through", times, vsPass(streamCpu, ratio), sCpuPass),
       vs(
         "added p50 latency at c=1, JSON, over the pass-through",
         signedMs,
-        paired(c1P50, diff, baseline, pass),
+        vsPass(c1P50, diff),
         addedPass,
       ),
       vs(
         "streaming: added time to the end over the pass-through",
         signedMs,
-        paired(doneP50, diff, baseline, pass),
+        vsPass(doneP50, diff),
         done,
       ),
       vs("peak RSS (VmHWM)", mib, peaks(baseline), peaks(proxy)),
