@@ -176,7 +176,7 @@ Deno.test("sdk: thinking enabled → InternLM thinking_mode; the thinking comes 
       assert.deepEqual(message.content[0], {
         type: "thinking",
         thinking: "6 times 7.",
-        signature: "",
+        signature: "llm-proxy",
       });
       assert.equal(up.chatRequests()[0].body?.thinking_mode, true);
       await client(proxy).messages.create({
@@ -351,7 +351,7 @@ Deno.test("sdk: a live upstream stream is relayed as Anthropic events (usage at 
     async (proxy, up) => {
       const message = await streamHi(proxy).finalMessage();
       assert.deepEqual(message.content, [
-        { type: "thinking", thinking: "Let me see.", signature: "" },
+        { type: "thinking", thinking: "Let me see.", signature: "llm-proxy" },
         { type: "text", text: "Streamed!" },
       ]);
       assert.equal(message.stop_reason, "end_turn");

@@ -410,7 +410,7 @@ Deno.test("anthropic response: blocks thinking → text → tool_use, msg_ id, u
     role: "assistant",
     model: "internlm/intern-s1",
     content: [
-      { type: "thinking", thinking: "hmm", signature: "" },
+      { type: "thinking", thinking: "hmm", signature: "llm-proxy" },
       { type: "text", text: "Hi" },
       { type: "tool_use", id: "c1", name: "Write", input: { a: 1 } },
     ],
@@ -438,6 +438,22 @@ for (const [finish, extra, reason, sequence] of STOPS) {
     assert.deepEqual([m.stop_reason, m.stop_sequence], [reason, sequence]);
   });
 }
+
+Deno.test("anthropic response: thinking is signed, and sent back it stays behind", () => {
+  // pi replays a thinking block with an empty signature as a text block: the model would then
+  // read its reasoning as its own earlier answer.
+  const m = toAnthropicMessage(completionOf({ content: "A", reasoning_content: "plan" }), []);
+  const thinking = m.content[0] as { type: string; signature: string };
+  assert.equal(thinking.type, "thinking");
+  assert.notEqual(thinking.signature, "");
+  const next = translate({
+    messages: [{ role: "user", content: "q" }, { role: "assistant", content: m.content }, {
+      role: "user",
+      content: "again",
+    }],
+  });
+  assert.deepEqual(next.chat.messages[1], { role: "assistant", content: "A" });
+});
 
 Deno.test("anthropic response: tool_use whenever a call went out, whatever the finish reason", () => {
   const m = toAnthropicMessage(completionOf({ tool_calls: [call("c")] }, "stop"), []);
@@ -529,6 +545,7 @@ Deno.test("anthropic stream: live chunks → strict block indices, one open bloc
     "message_start",
     "content_block_start0",
     "content_block_delta0",
+    "content_block_delta0",
     "content_block_stop0",
     "content_block_start1",
     "content_block_delta1",
@@ -543,9 +560,10 @@ Deno.test("anthropic stream: live chunks → strict block indices, one open bloc
   ]);
   assert.equal((got[0][1].message as Record<string, unknown>).id, "msg_s");
   assert.deepEqual(got[2][1].delta, { type: "thinking_delta", thinking: "think" });
-  assert.deepEqual(got[8][1].content_block, { type: "tool_use", id: "t", name: "W", input: {} });
-  assert.deepEqual(got[10][1].delta, { type: "input_json_delta", partial_json: "1}" });
-  assert.deepEqual(got[12][1], {
+  assert.deepEqual(got[3][1].delta, { type: "signature_delta", signature: "llm-proxy" });
+  assert.deepEqual(got[9][1].content_block, { type: "tool_use", id: "t", name: "W", input: {} });
+  assert.deepEqual(got[11][1].delta, { type: "input_json_delta", partial_json: "1}" });
+  assert.deepEqual(got[13][1], {
     type: "message_delta",
     delta: { stop_reason: "tool_use", stop_sequence: null },
     usage: { input_tokens: 5, output_tokens: 3, cache_read_input_tokens: 0 },

@@ -15,6 +15,14 @@ export type ContentBlock =
   | { type: "text"; text: string }
   | { type: "tool_use"; id: string; name: string; input: Record<string, unknown> };
 
+/**
+ * The `signature` of every thinking block. Anthropic's is a proof the thinking is its own; the
+ * proxy has nothing to prove and drops thinking sent back, but the field must not be empty:
+ * clients replay an unsigned thinking block as plain text (pi does, so the model would read its
+ * reasoning as its own earlier answer).
+ */
+export const THINKING_SIGNATURE = "llm-proxy";
+
 /** Anthropic's usage object. */
 export interface AnthropicUsage {
   input_tokens: number;
@@ -148,7 +156,11 @@ export function toolInput(args: string, name: string): Record<string, unknown> {
 export function contentBlocks(message: Choice["message"]): ContentBlock[] {
   const blocks: ContentBlock[] = [];
   if (message.reasoning_content) {
-    blocks.push({ type: "thinking", thinking: message.reasoning_content, signature: "" });
+    blocks.push({
+      type: "thinking",
+      thinking: message.reasoning_content,
+      signature: THINKING_SIGNATURE,
+    });
   }
   if (message.content) blocks.push({ type: "text", text: message.content });
   for (const call of message.tool_calls ?? []) {

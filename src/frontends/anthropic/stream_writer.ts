@@ -15,7 +15,14 @@ import { commentEvent, SSE_HEADERS } from "../../streams/sse.ts";
 import { splitText } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { anthropicErrorEvent } from "./errors.ts";
-import { anthropicUsage, messageId, stopReason, toolInput, toolUseId } from "./response.ts";
+import {
+  anthropicUsage,
+  messageId,
+  stopReason,
+  THINKING_SIGNATURE,
+  toolInput,
+  toolUseId,
+} from "./response.ts";
 
 /** Options of {@link anthropicStreamWriter}. */
 export interface AnthropicStreamOptions {
@@ -27,6 +34,7 @@ export interface AnthropicStreamOptions {
 
 const PING = 'event: ping\ndata: {"type":"ping"}\n\n';
 const MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+const SIGNATURE_DELTA = JSON.stringify({ type: "signature_delta", signature: THINKING_SIGNATURE });
 
 type BlockKind = "thinking" | "text" | "tool_use";
 
@@ -77,7 +85,15 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
 
   const close = (): string => {
     if (open < 0) return "";
-    const text = event("content_block_stop", `{"type":"content_block_stop","index":${open}}`);
+    // As Anthropic does, a thinking block's signature comes last, just before its stop.
+    const signature = openKind === "thinking"
+      ? event(
+        "content_block_delta",
+        `{"type":"content_block_delta","index":${open},"delta":${SIGNATURE_DELTA}}`,
+      )
+      : "";
+    const text = signature +
+      event("content_block_stop", `{"type":"content_block_stop","index":${open}}`);
     open = -1;
     openKind = undefined;
     openTool = -1;
