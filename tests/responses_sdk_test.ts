@@ -607,10 +607,15 @@ Deno.test("a slow answer: keep-alives first, then the whole answer; the SDK help
   await withClient(() => completion("late but fine", { delayMs: 250 }), async (client) => {
     const stream = client.responses.stream({ model: MODEL, input: "hi" });
     let inProgress = 0;
-    for await (const event of stream) if (event.type === "response.in_progress") inProgress++;
+    let created = 0;
+    for await (const event of stream) {
+      if (event.type === "response.in_progress") inProgress++;
+      if (event.type === "response.created") created++;
+    }
     const final = await stream.finalResponse();
     assert.equal(final.output_text, "late but fine");
     assert.ok(inProgress >= 2, `${inProgress} in_progress events`);
+    assert.equal(created, 1);
   }, { configText: SLOW });
 });
 

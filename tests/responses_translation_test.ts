@@ -451,6 +451,30 @@ Deno.test("live stream: chunks become items opened and closed in order; the fina
   assert.deepEqual({ ...last, output_text: undefined }, { ...completed, output_text: undefined });
 });
 
+Deno.test("whole answer after keep-alives: one response.created, numbered on from them", () => {
+  // InternLM answers whole, often after the keep-alives started the stream (opencode and pi saw
+  // response.created twice).
+  const writer = responsesStreamWriter({
+    ctx: context(),
+    model: "m",
+    pieceSize: 32,
+    onComplete: () => {},
+  });
+  let text = writer.keepAlive() + writer.keepAlive();
+  for (const frame of writer.completionEvents!(chatCompletion({ content: "late" }))) text += frame;
+  text += writer.end();
+  const events = parse(text);
+  events.forEach((e, i) => assert.equal(e.sequence_number, i));
+  assert.deepEqual(events.map((e) => e.type).slice(0, 4), [
+    "response.created",
+    "response.in_progress",
+    "response.in_progress",
+    "response.output_item.added",
+  ]);
+  assert.equal(events.filter((e) => e.type === "response.created").length, 1);
+  assert.equal(events.at(-1)!.type, "response.completed");
+});
+
 Deno.test("live stream: an error reports only the items that were closed, and stores nothing", () => {
   let completed = false;
   const writer = responsesStreamWriter({

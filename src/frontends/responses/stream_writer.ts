@@ -86,7 +86,8 @@ class ResponsesStream implements StreamWriter {
   *completionEvents(completion: ChatCompletion): Iterable<string> {
     const response = toResponse(completion, this.#options.ctx);
     this.#model = completion.model;
-    yield this.#start();
+    // Keep-alives may have started the stream already (InternLM answers whole, after thinking).
+    if (!this.#shell) yield this.#start();
     const { pieceSize } = this.#options;
     for (const [index, item] of response.output.entries()) {
       const stream = this.#itemStream(item, index);
