@@ -13,6 +13,8 @@ export const AGENT_CLIS = {
   claude: { pkg: "@anthropic-ai/claude-code", version: "2.1.332", bin: "claude" },
   codex: { pkg: "@openai/codex", version: "0.169.0", bin: "codex" },
   gemini: { pkg: "@google/gemini-cli", version: "0.61.0", bin: "gemini" },
+  opencode: { pkg: "opencode-ai", version: "1.18.33", bin: "opencode" },
+  pi: { pkg: "@mariozechner/pi-coding-agent", version: "0.73.1", bin: "pi" },
 } as const;
 
 /** One of {@link AGENT_CLIS}. */

@@ -151,7 +151,8 @@ export function chatBody(extra: Record<string, unknown> = {}): Record<string, un
 
 /**
  * Runs `fn` against a proxy whose one backend, `local`, is `type: openai` in front of a fake
- * server that streams (ask for `local/<model>`); closes both.
+ * server that streams (ask for `local/<model>`); closes both. `options.configText` is appended to
+ * the backend's config, `options.env` passed on.
  *
  * @example
  * ```ts
@@ -163,12 +164,15 @@ export function chatBody(extra: Record<string, unknown> = {}): Record<string, un
 export async function withStreamingUpstream(
   responder: Responder,
   fn: (ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
+  options: { configText?: string; env?: Record<string, string> } = {},
 ): Promise<void> {
   const up = await FakeUpstream.start(responder);
   up.streams = true;
   const proxy = await startProxy({
     configText:
-      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n`,
+      `backends:\n  local:\n    type: openai\n    api_url: ${up.baseUrl}\n    api_keys: [k1]\n` +
+      (options.configText ?? ""),
+    env: options.env,
   });
   try {
     await fn({ up, proxy });
