@@ -17,6 +17,7 @@ import {
 } from "./src/config/config.ts";
 import { probeHealth } from "./src/operations/healthcheck.ts";
 import { watchShutdownRequests } from "./src/operations/shutdown_requests.ts";
+import { onServeError } from "./src/streams/stream_body.ts";
 
 /** How long `llm-proxy healthcheck` waits for an answer. */
 const HEALTHCHECK_TIMEOUT_MS = 3_000;
@@ -72,6 +73,7 @@ function serve(config: Config): void {
       port: config.port,
       onListen: ({ hostname, port }) =>
         log.info(`llm-proxy listening on http://${hostname}:${port}`),
+      onError: onServeError,
     }, createHandler(config, { drainDeadline: drainDeadline.signal }));
   } catch (err) {
     const why = err instanceof Deno.errors.AddrInUse

@@ -363,6 +363,42 @@ Deno.test("genai generateContentStream: an error after the stream started is rai
   );
 });
 
+Deno.test("streamGenerateContent: after the error JSON the body breaks off, never ends cleanly", async () => {
+  // The AI SDK's Google provider (opencode) skips the raw error JSON; a clean end after it read
+  // as a complete, empty answer, which opencode asked again without end.
+  await withProxy(
+    () => ({ ...openaiError(400, "context window exceeded"), delayMs: 300 }),
+    async ({ proxy }) => {
+      const res = await fetch(
+        `${proxy.origin}/v1beta/models/${MODEL}:streamGenerateContent?alt=sse`,
+        {
+          method: "POST",
+          body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "x" }] }] }),
+        },
+      );
+      assert.equal(res.status, 200);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const broken = await (async () => {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return false;
+            text += value;
+          }
+        } catch {
+          return true;
+        }
+      })();
+      assert.deepEqual(JSON.parse(text), {
+        error: { code: 400, message: "context window exceeded", status: "INVALID_ARGUMENT" },
+      });
+      assert.ok(broken, "the body ended cleanly");
+    },
+    SLOW,
+  );
+});
+
 Deno.test("genai generateContentStream: an error before the stream started is an HTTP error", async () => {
   await withProxy(() => openaiError(400, "bad request upstream"), async ({ proxy }) => {
     const err = await client(proxy).models.generateContentStream({ model: MODEL, contents: "x" })

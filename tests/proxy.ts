@@ -5,6 +5,7 @@
  */
 
 import { createHandler } from "../src/edge/handler.ts";
+import { onServeError } from "../src/streams/stream_body.ts";
 import { loadConfig, type Overrides } from "../src/config/config.ts";
 import { FakeUpstream, type Responder } from "./fake_upstream.ts";
 
@@ -44,7 +45,7 @@ export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
     logSink: (line) => logs.push(line),
   });
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    { hostname: "127.0.0.1", port: 0, onListen: () => {}, onError: onServeError },
     createHandler(config),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;

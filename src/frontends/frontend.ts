@@ -101,4 +101,9 @@ export interface StreamWriter {
   end(): string;
   /** The text of an error after the stream started; the stream closes after it. */
   error(error: ApiError): string;
+  /**
+   * True: after {@link StreamWriter.error}'s text the body is broken off, not ended. For a
+   * dialect without an error event, whose clients may read a clean end as a complete answer.
+   */
+  readonly breaksOffAfterError?: boolean;
 }

@@ -2,7 +2,8 @@
  * The body of an event-stream response in any dialect: waits for the backend's answer (sending
  * the dialect's keep-alive meanwhile, when asked), then writes its events, synthesized or live,
  * through the dialect's {@link StreamWriter} as the client pulls them, and ends with the writer's
- * closing text exactly once, or with its error event when the answer fails.
+ * closing text exactly once, or with its error event when the answer fails (then broken off, when
+ * the writer asks for it).
  *
  * @module
  */
@@ -35,6 +36,28 @@ export interface StreamEnd {
 const encoder = new TextEncoder();
 
 /**
+ * What breaks off a body after its error text ({@link StreamWriter.breaksOffAfterError}): the
+ * server sees it as the body's failure and ends the response unfinished.
+ */
+export class StreamBrokenOff extends Error {
+  override readonly name = "StreamBrokenOff";
+}
+
+/**
+ * `Deno.serve`'s `onError`: a body broken off on purpose ({@link StreamBrokenOff}) is no news;
+ * anything else is printed, as Deno's default does.
+ *
+ * @example
+ * ```ts
+ * Deno.serve({ port: 8000, onError: onServeError }, handler);
+ * ```
+ */
+export function onServeError(error: unknown): Response {
+  if (!(error instanceof StreamBrokenOff)) console.error(error);
+  return new Response("Internal Server Error", { status: 500 });
+}
+
+/**
  * @example
  * ```ts
  * const writer = openAIStreamWriter();
@@ -52,6 +75,7 @@ export function streamBody(
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   let reader: ReadableStreamDefaultReader<StreamEvent> | undefined;
   let bytes = 0;
+  let brokenOff: StreamBrokenOff | undefined;
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
     if (text === "") return;
     if (bytes === 0) options.onFirstByte?.();
@@ -72,6 +96,8 @@ export function streamBody(
       }
     },
     async pull(controller) {
+      // The error's text went out with the last pull: now the break.
+      if (brokenOff) return controller.error(brokenOff);
       try {
         reader ??= (await events).getReader();
         stopKeepAlive();
@@ -97,7 +123,8 @@ export function streamBody(
         stopKeepAlive();
         const error = toApiError(err);
         send(controller, writer.error(error));
-        controller.close();
+        if (writer.breaksOffAfterError) brokenOff = new StreamBrokenOff(error.message);
+        else controller.close();
         end("error", error);
       }
     },
@@ -105,7 +132,8 @@ export function streamBody(
       stopKeepAlive();
       (reader ? reader.cancel(reason) : events.then((s) => s.cancel(reason))).catch(() => {});
       options.onCancel();
-      end("cancelled");
+      // Gone between the error's text and the break: that end is told already.
+      if (!brokenOff) end("cancelled");
     },
   });
 }

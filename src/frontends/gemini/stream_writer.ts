@@ -9,7 +9,7 @@
  * Gemini client skips; an SSE comment would not do, since the SDK inside Gemini CLI takes any
  * text before a `data:` line for the start of an unfinished event. An error after the stream
  * started is written as Google's raw error JSON, which the Gemini SDKs look for in the stream and
- * raise as an API error with its code.
+ * raise as an API error with its code; then the body breaks off.
  *
  * @module
  */
@@ -163,6 +163,10 @@ class GeminiStreamWriter implements StreamWriter {
     if (this.#usage) last.usageMetadata = usageMetadata(this.#usage);
     return this.#frame(JSON.stringify(last)) + (this.#options.sse ? "" : "]");
   }
+
+  // Clients on other SDKs (the AI SDK's, in opencode) skip the raw error JSON: a stream that then
+  // ended cleanly would be a complete, empty answer to them, which opencode asks again, forever.
+  readonly breaksOffAfterError = true;
 
   error(error: ApiError): string {
     const json = JSON.stringify(geminiErrorBody(error));
