@@ -32,6 +32,11 @@ local function drop(id)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Calls within one millisecond must still order the index: a tie would be broken by id, not use.
+local function stamp()
+  local newest = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2] or '0')
+  return string.format('%.3f', math.max(now, newest + 0.01))
+end
 `;
 
 /**
@@ -47,7 +52,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)) do
 end
 drop(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
-redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('ZADD', KEYS[2], stamp(), ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 redis.call('INCRBY', KEYS[4], ARGV[4])
 while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
@@ -70,7 +75,7 @@ if not json then
   return false
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], 'XX', now, ARGV[2])
+redis.call('ZADD', KEYS[2], 'XX', stamp(), ARGV[2])
 return json
 `;
 
