@@ -40,14 +40,14 @@ async function main(args: string[]): Promise<void> {
   try {
     if (command.kind === "healthcheck") {
       const result = await probeHealth(
-        loadListenAddress({ overrides: command.overrides, env }),
+        await loadListenAddress({ overrides: command.overrides, env }),
         HEALTHCHECK_TIMEOUT_MS,
         command.ready,
       );
       if (!result.ok) console.error(`unhealthy: ${result.url}: ${result.detail}`);
       Deno.exit(result.ok ? 0 : 1);
     }
-    serve(loadConfig({ overrides: command.overrides, env }));
+    serve(await loadConfig({ overrides: command.overrides, env }));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`error: ${err.message}`);

@@ -7,8 +7,10 @@
  * and events, timers, crypto, GC, native code) and divides by the requests served. Prints
  * Markdown: per category and the top functions, µs per request.
  *
- * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV] [--log-level L]`
- * (`--rev` profiles the proxy as it was at git revision REV).
+ * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV] [--log-level L]
+ * [--minimal]` (`--rev` profiles the proxy as it was at git revision REV; `--minimal` profiles the
+ * minimal proxy instead, `bench/minimal_proxy.ts`, the reference whose costs the proxy's are read
+ * against).
  *
  * @module
  */
@@ -124,25 +126,27 @@ async function profileOnce(
     seconds: number;
     dir: string;
     logLevel?: string;
+    minimal: boolean;
   },
 ): Promise<Attribution> {
   const profDir = await Deno.makeTempDir({ dir: opts.dir, prefix: "prof-" });
   const start: string = JSON.parse(Deno.readTextFileSync(`${opts.root}/deno.json`)).tasks.start;
-  const proxy = await startServer({
-    name: "llm-proxy (profiled)",
-    args: [
-      "run",
-      "--cpu-prof",
-      `--cpu-prof-dir=${profDir}`,
+  const upstreamBase = `${opts.upstream.origin}/api/v1`;
+  const served = opts.minimal
+    ? ["--allow-net", `${opts.root}bench/minimal_proxy.ts`, "{port}", upstreamBase]
+    : [
       ...start.split(/\s+/).slice(2),
       "--host",
       "127.0.0.1",
       "--port",
       "{port}",
       ...(opts.logLevel ? ["--log-level", opts.logLevel] : []),
-    ],
+    ];
+  const proxy = await startServer({
+    name: `${opts.minimal ? "minimal proxy" : "llm-proxy"} (profiled)`,
+    args: ["run", "--cpu-prof", `--cpu-prof-dir=${profDir}`, ...served],
     env: {
-      INTERNAI_API_BASE_URL: `${opts.upstream.origin}/api/v1`,
+      INTERNAI_API_BASE_URL: upstreamBase,
       INTERNAI_API_KEY: "bench-dummy-key",
     },
     cwd: opts.root,
@@ -203,6 +207,7 @@ async function main(): Promise<void> {
       top: { type: "string", default: "10" },
       rev: { type: "string" },
       "log-level": { type: "string" },
+      minimal: { type: "boolean", default: false },
     },
   });
   const log = (line: string) => console.error(`profile: ${line}`);
@@ -222,8 +227,20 @@ async function main(): Promise<void> {
     for (const [title, bodyFile] of [["JSON", bodies.chat], ["stream", bodies.chatStream]]) {
       log(`${title}: ${seconds} s at c=64`);
       const logLevel = values["log-level"];
-      const a = await profileOnce(generator, { root, upstream, bodyFile, seconds, dir, logLevel });
-      out.push("", render(`${title}${values.rev ? ` @${values.rev}` : ""}`, a, Number(values.top)));
+      const minimal = values.minimal;
+      const a = await profileOnce(generator, {
+        root,
+        upstream,
+        bodyFile,
+        seconds,
+        dir,
+        logLevel,
+        minimal,
+      });
+      const what = `${minimal ? "minimal proxy, " : ""}${title}${
+        values.rev ? ` @${values.rev}` : ""
+      }`;
+      out.push("", render(what, a, Number(values.top)));
     }
     console.log(out.join("\n"));
   } finally {

@@ -202,17 +202,17 @@ Deno.test("auth: server.api_keys in the config file (with ${VAR}); the env list 
   );
 
   const quiet = () => {};
-  const keysOf = (env: Record<string, string>) =>
-    loadConfig({ env, configText, logSink: quiet }).clientKeys;
-  assert.deepEqual(keysOf({ TEAM_KEY: "t" }), ["t", CLIENT_B]);
-  assert.deepEqual(keysOf({ TEAM_KEY: "t", LLM_PROXY_API_KEYS: "e1,e2,e1" }), ["e1", "e2"]);
-  assert.deepEqual(loadConfig({ env: {}, logSink: quiet }).clientKeys, []);
+  const keysOf = async (env: Record<string, string>) =>
+    (await loadConfig({ env, configText, logSink: quiet })).clientKeys;
+  assert.deepEqual(await keysOf({ TEAM_KEY: "t" }), ["t", CLIENT_B]);
+  assert.deepEqual(await keysOf({ TEAM_KEY: "t", LLM_PROXY_API_KEYS: "e1,e2,e1" }), ["e1", "e2"]);
+  assert.deepEqual((await loadConfig({ env: {}, logSink: quiet })).clientKeys, []);
 });
 
-Deno.test("auth: a client key list that is given but ends up empty stops the start, not opens the proxy", () => {
-  const fails = (env: Record<string, string>, configText?: string) => {
+Deno.test("auth: a client key list that is given but ends up empty stops the start, not opens the proxy", async () => {
+  const fails = async (env: Record<string, string>, configText?: string) => {
     try {
-      loadConfig({ env, configText, logSink: () => {} });
+      await loadConfig({ env, configText, logSink: () => {} });
     } catch (err) {
       assert.ok(err instanceof ConfigError, String(err));
       return err.message;
@@ -220,21 +220,25 @@ Deno.test("auth: a client key list that is given but ends up empty stops the sta
     assert.fail(`started open with ${JSON.stringify({ env, configText })}`);
   };
   assert.match(
-    fails({}, 'server:\n  api_keys: ["${UNSET_CLIENT_KEY}"]\n'),
+    await fails({}, 'server:\n  api_keys: ["${UNSET_CLIENT_KEY}"]\n'),
     /^<config>:2:\d+: server\.api_keys lists no usable key/,
   );
-  assert.match(fails({}, 'server:\n  api_keys: [""]\n'), /server\.api_keys lists no usable key/);
-  assert.match(fails({}, "server:\n  api_keys: ['  ', '${A}${B}']\n"), /no usable key/);
+  assert.match(
+    await fails({}, 'server:\n  api_keys: [""]\n'),
+    /server\.api_keys lists no usable key/,
+  );
+  assert.match(await fails({}, "server:\n  api_keys: ['  ', '${A}${B}']\n"), /no usable key/);
   for (const value of ["", " ", ",", " , "]) {
     assert.match(
-      fails({ LLM_PROXY_API_KEYS: value }),
+      await fails({ LLM_PROXY_API_KEYS: value }),
       /^LLM_PROXY_API_KEYS is set but holds no key/,
     );
   }
   // Nothing given at all, or an explicitly empty list, is the documented open default.
-  assert.deepEqual(loadConfig({ env: {}, logSink: () => {} }).clientKeys, []);
+  assert.deepEqual((await loadConfig({ env: {}, logSink: () => {} })).clientKeys, []);
   assert.deepEqual(
-    loadConfig({ env: {}, configText: "server:\n  api_keys: []\n", logSink: () => {} }).clientKeys,
+    (await loadConfig({ env: {}, configText: "server:\n  api_keys: []\n", logSink: () => {} }))
+      .clientKeys,
     [],
   );
 });
@@ -257,7 +261,7 @@ Deno.test("auth: without client keys the proxy stays open (the default)", async 
   }, {});
 });
 
-Deno.test("ClientAuth: constant-length digests, any configured key, no key = open", () => {
+Deno.test("ClientAuth: compared in constant time, any configured key, no key = open", () => {
   const auth = new ClientAuth(["a", "b".repeat(5000)]);
   const req = (headers: Record<string, string>) => new Request("http://x/", { headers });
   auth.check(req({ authorization: "Bearer a" }));
@@ -274,26 +278,30 @@ Deno.test("ClientAuth: constant-length digests, any configured key, no key = ope
 
 // ---- the non-loopback warning ----
 
-function warningsFor(host: string, env: Record<string, string> = {}): string[] {
+async function warningsFor(host: string, env: Record<string, string> = {}): Promise<string[]> {
   const lines: string[] = [];
-  const config: Config = loadConfig({ env, overrides: { host }, logSink: (l) => lines.push(l) });
+  const config: Config = await loadConfig({
+    env,
+    overrides: { host },
+    logSink: (l) => lines.push(l),
+  });
   assert.equal(config.host, host);
   return lines.filter((l) => l.includes("SECURITY WARNING"));
 }
 
-Deno.test("auth: a non-loopback bind without client keys logs a loud warning", () => {
+Deno.test("auth: a non-loopback bind without client keys logs a loud warning", async () => {
   for (const host of ["0.0.0.0", "::", "[::]", "192.168.1.10", "example.internal"]) {
-    const warnings = warningsFor(host);
+    const warnings = await warningsFor(host);
     assert.equal(warnings.length, 1, host);
     assert.match(warnings[0], /WARN/);
     assert.match(warnings[0], /LLM_PROXY_API_KEYS/);
     assert.equal(isLoopback(host), false, host);
   }
   for (const host of ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"]) {
-    assert.deepEqual(warningsFor(host), [], host);
+    assert.deepEqual(await warningsFor(host), [], host);
     assert.equal(isLoopback(host), true, host);
   }
-  assert.deepEqual(warningsFor("0.0.0.0", { LLM_PROXY_API_KEYS: CLIENT_A }), []);
+  assert.deepEqual(await warningsFor("0.0.0.0", { LLM_PROXY_API_KEYS: CLIENT_A }), []);
 });
 
 Deno.test("auth: main.ts on 0.0.0.0 without keys prints the warning before it listens", async () => {

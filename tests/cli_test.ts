@@ -45,7 +45,7 @@ Deno.test("command-line mistakes are said in the proxy's words, not the parser's
   });
 });
 
-Deno.test("a flag and its environment variable refuse a bad value in the same words", () => {
+Deno.test("a flag and its environment variable refuse a bad value in the same words", async () => {
   const bad: Record<string, string> = {
     "port": "-1",
     "drain-timeout": "-1",
@@ -63,7 +63,7 @@ Deno.test("a flag and its environment variable refuse a bad value in the same wo
     }
     let fromEnv = "";
     try {
-      loadConfig({ env: { [flag.env]: value }, logSink: () => {} });
+      await loadConfig({ env: { [flag.env]: value }, logSink: () => {} });
     } catch (err) {
       assert.ok(err instanceof ConfigError);
       fromEnv = err.message;
@@ -83,39 +83,46 @@ Deno.test("--drain-timeout takes seconds, fractions allowed, and rejects anythin
   }
 });
 
-Deno.test("drain timeout: 30 s by default; config file < env < flag", () => {
+Deno.test("drain timeout: 30 s by default; config file < env < flag", async () => {
   const file = "server:\n  drain_timeout: 5\n";
-  assert.equal(loadConfig({ logSink: () => {} }).drainTimeoutMs, 30_000);
-  assert.equal(loadConfig({ configText: file, logSink: () => {} }).drainTimeoutMs, 5_000);
+  assert.equal((await loadConfig({ logSink: () => {} })).drainTimeoutMs, 30_000);
+  assert.equal((await loadConfig({ configText: file, logSink: () => {} })).drainTimeoutMs, 5_000);
   const env = { [ENV.drainTimeout]: "7" };
-  assert.equal(loadConfig({ configText: file, env, logSink: () => {} }).drainTimeoutMs, 7_000);
   assert.equal(
-    loadConfig({ configText: file, env, overrides: { drainTimeoutMs: 0 }, logSink: () => {} })
-      .drainTimeoutMs,
+    (await loadConfig({ configText: file, env, logSink: () => {} })).drainTimeoutMs,
+    7_000,
+  );
+  assert.equal(
+    (await loadConfig({
+      configText: file,
+      env,
+      overrides: { drainTimeoutMs: 0 },
+      logSink: () => {},
+    })).drainTimeoutMs,
     0,
   );
-  assert.throws(
+  await assert.rejects(
     () => loadConfig({ env: { [ENV.drainTimeout]: "soon" }, logSink: () => {} }),
     ConfigError,
   );
-  assert.throws(
+  await assert.rejects(
     () => loadConfig({ configText: "server:\n  drain_timeout: -1\n", logSink: () => {} }),
     /<config>:2:18: server\.drain_timeout must be between 0 and 3600/,
   );
 });
 
-Deno.test("the healthcheck resolves host and port like the server, without building backends", () => {
+Deno.test("the healthcheck resolves host and port like the server, without building backends", async () => {
   const configText = "server:\n  host: 0.0.0.0\n  port: 9100\nbackends: {}\n";
-  assert.deepEqual(loadListenAddress({ configText }), { host: "0.0.0.0", port: 9100 });
-  assert.deepEqual(loadListenAddress({ configText, env: { [ENV.port]: "9200" } }), {
+  assert.deepEqual(await loadListenAddress({ configText }), { host: "0.0.0.0", port: 9100 });
+  assert.deepEqual(await loadListenAddress({ configText, env: { [ENV.port]: "9200" } }), {
     host: "0.0.0.0",
     port: 9200,
   });
   assert.deepEqual(
-    loadListenAddress({ configText, env: { [ENV.port]: "9200" }, overrides: { port: 9300 } }),
+    await loadListenAddress({ configText, env: { [ENV.port]: "9200" }, overrides: { port: 9300 } }),
     { host: "0.0.0.0", port: 9300 },
   );
-  assert.deepEqual(loadListenAddress(), { host: "127.0.0.1", port: 8000 });
+  assert.deepEqual(await loadListenAddress(), { host: "127.0.0.1", port: 8000 });
 });
 
 Deno.test("a wildcard listen address is probed through loopback", () => {

@@ -20,14 +20,14 @@ const SEED_EXAMPLE = "backends:\n  internlm:\n    type: internlm\n    enabled: t
 
 const quiet = () => {};
 
-function load(options: LoadOptions): Config {
-  return loadConfig({ env: {}, logSink: quiet, ...options });
+async function load(options: LoadOptions): Promise<Config> {
+  return await loadConfig({ env: {}, logSink: quiet, ...options });
 }
 
-function loadFails(options: LoadOptions): ConfigError {
+async function loadFails(options: LoadOptions): Promise<ConfigError> {
   let caught: unknown;
   try {
-    load(options);
+    await load(options);
   } catch (err) {
     caught = err;
   }
@@ -49,17 +49,17 @@ Deno.test("config: the smallest example of docs/configuration.md loads", async (
     doc.includes("```yaml\n" + SEED_EXAMPLE + "```"),
     "the example is in the doc as tested",
   );
-  const config = load({ configText: SEED_EXAMPLE });
+  const config = await load({ configText: SEED_EXAMPLE });
   assert.deepEqual([...config.backends.keys()], ["internlm"]);
   assert.equal(config.router.resolve("internlm2.5-latest").backend.name, "internlm");
   assert.equal(config.host, "127.0.0.1");
   assert.equal(config.port, 8000);
 });
 
-Deno.test("config: config.example.yaml loads and its values are the documented defaults", () => {
+Deno.test("config: config.example.yaml loads and its values are the documented defaults", async () => {
   const path = new URL("config.example.yaml", REPO_ROOT).pathname;
-  const fromFile = load({ overrides: { config: path } });
-  const defaults = load({});
+  const fromFile = await load({ overrides: { config: path } });
+  const defaults = await load({});
   for (const config of [fromFile, defaults]) {
     assert.equal(config.host, "127.0.0.1");
     assert.equal(config.port, 8000);
@@ -75,11 +75,11 @@ Deno.test("config: config.example.yaml loads and its values are the documented d
     assert.equal(config.router.resolve("x").backend.name, "internlm");
   }
   // LLM_PROXY_CONFIG names the file too.
-  assert.equal(load({ env: { LLM_PROXY_CONFIG: path } }).port, 8000);
+  assert.equal((await load({ env: { LLM_PROXY_CONFIG: path } })).port, 8000);
   // The same backends as no file at all: the second one is shown, but off.
   assert.deepEqual([...fromFile.backends.keys()], [...defaults.backends.keys()]);
   const warnings: string[] = [];
-  loadConfig({
+  await loadConfig({
     overrides: { config: path },
     env: { INTERNAI_API_KEY: "k" },
     logSink: (line) => warnings.push(line),
@@ -91,51 +91,54 @@ Deno.test("config: bad YAML is a ConfigError at file:line:col", async () => {
   const path = await Deno.makeTempFile({ suffix: ".yaml" });
   try {
     await Deno.writeTextFile(path, "server:\n  port: 8000\n  host: a: b\n");
-    const err = loadFails({ overrides: { config: path } });
+    const err = await loadFails({ overrides: { config: path } });
     assert.ok(err.message.startsWith(`${path}:3:9: invalid YAML`), err.message);
   } finally {
     await Deno.remove(path);
   }
   // Duplicate keys are YAML errors too (otherwise the last one would silently win).
   assert.match(
-    loadFails({ configText: "server:\n  port: 1\n  port: 2\n" }).message,
+    (await loadFails({ configText: "server:\n  port: 1\n  port: 2\n" })).message,
     /^<config>:3:\d+: invalid YAML/,
   );
 });
 
-Deno.test("config: a value of the wrong type is reported at its line", () => {
+Deno.test("config: a value of the wrong type is reported at its line", async () => {
   const text = "backends:\n  internlm:\n    type: internlm\n    timeout: abc\n";
-  const err = loadFails({ configText: text });
+  const err = await loadFails({ configText: text });
   assert.match(err.message, /^<config>:4:\d+: backends\.internlm\.timeout must be a number/);
   assert.deepEqual(err.path, ["backends", "internlm", "timeout"]);
   // Range checks too.
   assert.match(
-    loadFails({ configText: "\nserver:\n  port: 70000\n" }).message,
+    (await loadFails({ configText: "\nserver:\n  port: 70000\n" })).message,
     /^<config>:3:\d+: server\.port must be between 0 and 65535/,
   );
 });
 
-Deno.test("config: an unknown key is an error, not silently ignored", () => {
-  const typo = loadFails({ configText: "server:\n  prot: 8000\n" });
+Deno.test("config: an unknown key is an error, not silently ignored", async () => {
+  const typo = await loadFails({ configText: "server:\n  prot: 8000\n" });
   assert.match(typo.message, /^<config>:2:\d+: server\.prot is not a known setting/);
-  assert.match(loadFails({ configText: "lgo_level: debug\n" }).message, /lgo_level/);
+  assert.match((await loadFails({ configText: "lgo_level: debug\n" })).message, /lgo_level/);
   assert.match(
-    loadFails({ configText: "backends:\n  internlm:\n    api_kyes: [x]\n" }).message,
+    (await loadFails({ configText: "backends:\n  internlm:\n    api_kyes: [x]\n" })).message,
     /api_kyes is not a known setting/,
   );
 });
 
-Deno.test("config: other file problems are ConfigErrors", () => {
+Deno.test("config: other file problems are ConfigErrors", async () => {
   assert.match(
-    loadFails({ overrides: { config: "/nonexistent/llm-proxy.yaml" } }).message,
+    (await loadFails({ overrides: { config: "/nonexistent/llm-proxy.yaml" } })).message,
     /cannot read config file \/nonexistent\/llm-proxy\.yaml/,
   );
-  assert.match(loadFails({ configText: "- a\n- b\n" }).message, /must be a YAML mapping/);
+  assert.match((await loadFails({ configText: "- a\n- b\n" })).message, /must be a YAML mapping/);
   assert.match(
-    loadFails({ configText: "backends:\n  x:\n    type: nosuch\n" }).message,
+    (await loadFails({ configText: "backends:\n  x:\n    type: nosuch\n" })).message,
     /backends\.x\.type must be one of: internlm/,
   );
-  assert.match(loadFails({ configText: "log_level: loud\n" }).message, /log_level must be one of/);
+  assert.match(
+    (await loadFails({ configText: "log_level: loud\n" })).message,
+    /log_level must be one of/,
+  );
 });
 
 // ---- precedence ----
@@ -170,20 +173,20 @@ function summary(config: Config) {
   };
 }
 
-Deno.test("config precedence: flags > env > file > defaults", () => {
-  assert.deepEqual(summary(load({ configText: SEED_EXAMPLE })), {
+Deno.test("config precedence: flags > env > file > defaults", async () => {
+  assert.deepEqual(summary(await load({ configText: SEED_EXAMPLE })), {
     host: "127.0.0.1",
     port: 8000,
     level: "info",
     defaultBackend: "internlm",
   });
-  assert.deepEqual(summary(load({ configText: FILE })), {
+  assert.deepEqual(summary(await load({ configText: FILE })), {
     host: "127.0.0.2",
     port: 1111,
     level: "warn",
     defaultBackend: "a",
   });
-  assert.deepEqual(summary(load({ configText: FILE, env: ENV })), {
+  assert.deepEqual(summary(await load({ configText: FILE, env: ENV })), {
     host: "127.0.0.3",
     port: 2222,
     level: "error",
@@ -195,7 +198,7 @@ Deno.test("config precedence: flags > env > file > defaults", () => {
     logLevel: "debug",
     defaultBackend: "c",
   };
-  assert.deepEqual(summary(load({ configText: FILE, env: ENV, overrides })), {
+  assert.deepEqual(summary(await load({ configText: FILE, env: ENV, overrides })), {
     host: "127.0.0.4",
     port: 3333,
     level: "debug",
@@ -203,20 +206,23 @@ Deno.test("config precedence: flags > env > file > defaults", () => {
   });
   // Empty env values count as unset.
   const blank = { LLM_PROXY_HOST: "", LLM_PROXY_PORT: "", LLM_PROXY_DEFAULT_BACKEND: "" };
-  assert.deepEqual(summary(load({ configText: FILE, env: blank })).port, 1111);
+  assert.deepEqual(summary(await load({ configText: FILE, env: blank })).port, 1111);
 });
 
-Deno.test("config precedence: bad env values are ConfigErrors", () => {
-  assert.match(loadFails({ env: { LLM_PROXY_PORT: "abc" } }).message, /LLM_PROXY_PORT/);
-  assert.match(loadFails({ env: { LLM_PROXY_LOG_LEVEL: "loud" } }).message, /LLM_PROXY_LOG_LEVEL/);
+Deno.test("config precedence: bad env values are ConfigErrors", async () => {
+  assert.match((await loadFails({ env: { LLM_PROXY_PORT: "abc" } })).message, /LLM_PROXY_PORT/);
+  assert.match(
+    (await loadFails({ env: { LLM_PROXY_LOG_LEVEL: "loud" } })).message,
+    /LLM_PROXY_LOG_LEVEL/,
+  );
 });
 
 Deno.test({
   name: "config: an error in a flag's value is not blamed on the config file's line",
-  fn: () => {
+  fn: async () => {
     const text =
       "default_backend: a\nbackends:\n  a:\n    type: internlm\n  b:\n    type: internlm\n";
-    const err = loadFails({ configText: text, overrides: { defaultBackend: "nope" } });
+    const err = await loadFails({ configText: text, overrides: { defaultBackend: "nope" } });
     assert.match(err.message, /default backend "nope"/);
     assert.doesNotMatch(err.message, /^<config>:1:/);
   },

@@ -299,17 +299,20 @@ Deno.test("a stream that ends with an error event is logged with that error", as
   );
 });
 
-Deno.test("--log-format, LLM_PROXY_LOG_FORMAT and log_format choose the format, strictly", () => {
+Deno.test("--log-format, LLM_PROXY_LOG_FORMAT and log_format choose the format, strictly", async () => {
   assert.deepEqual(parseCommand(["--log-format", "json"]), {
     kind: "serve",
     overrides: { logFormat: "json" },
   });
   assert.throws(() => parseCommand(["--log-format", "xml"]), UsageError);
-  const format = (env: Record<string, string>, configText = "") =>
-    loadConfig({ env, configText, logSink: () => {} }).log.format;
-  assert.equal(format({}), "text");
-  assert.equal(format({}, "log_format: json\n"), "json");
-  assert.equal(format({ LLM_PROXY_LOG_FORMAT: "text" }, "log_format: json\n"), "text");
-  assert.throws(() => format({ LLM_PROXY_LOG_FORMAT: "yaml" }), ConfigError);
-  assert.throws(() => format({}, "log_format: loud\n"), /<config>:1:13: log_format must be one of/);
+  const format = async (env: Record<string, string>, configText = "") =>
+    (await loadConfig({ env, configText, logSink: () => {} })).log.format;
+  assert.equal(await format({}), "text");
+  assert.equal(await format({}, "log_format: json\n"), "json");
+  assert.equal(await format({ LLM_PROXY_LOG_FORMAT: "text" }, "log_format: json\n"), "text");
+  await assert.rejects(() => format({ LLM_PROXY_LOG_FORMAT: "yaml" }), ConfigError);
+  await assert.rejects(
+    () => format({}, "log_format: loud\n"),
+    /<config>:1:13: log_format must be one of/,
+  );
 });

@@ -1,7 +1,7 @@
 // The `models:` map: patterns, order, the chain's first target, force-model over everything,
 // what responses and /v1/models report, through every front end; and config mistakes.
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, type Overrides } from "../src/config/config.ts";
+import { type Config, ConfigError, loadConfig, type Overrides } from "../src/config/config.ts";
 import { modelPattern } from "../src/pipeline/model_pattern.ts";
 import { SERVED_BY_HEADER } from "../src/edge/handler.ts";
 import { assertSchema } from "./schema.ts";
@@ -37,8 +37,8 @@ Deno.test("model pattern: * and ? as globs, case ignored, everything else litera
 });
 
 /** A config with backends internlm (default) and local, and `map` as its models section. */
-function configWith(map: string, overrides: Overrides = {}) {
-  return loadConfig({
+async function configWith(map: string, overrides: Overrides = {}) {
+  return await loadConfig({
     configText: `backends:
   internlm: {type: internlm, api_keys: [k]}
   local: {type: openai, api_url: "http://127.0.0.1:1/v1", api_keys: [k]}
@@ -51,13 +51,13 @@ ${map}`,
 }
 
 /** What a plan comes to: the alias that matched and `backend/model` of each target. */
-function planOf(config: ReturnType<typeof configWith>, id: string) {
+function planOf(config: Config, id: string) {
   const plan = config.router.plan(id);
   return [plan.alias, plan.targets.map((t) => `${t.backend.name}/${t.model}`)];
 }
 
-Deno.test("model map: the issue's example, first match wins, ids of every agent CLI", () => {
-  const config = configWith(EXAMPLE_MAP);
+Deno.test("model map: the issue's example, first match wins, ids of every agent CLI", async () => {
+  const config = await configWith(EXAMPLE_MAP);
   const s1 = ["internlm/intern-s1"];
   const mini = ["internlm/intern-s1-mini"];
   const chain = ["internlm/intern-s1", "local/qwen3-32b"];
@@ -87,8 +87,8 @@ Deno.test("model map: the issue's example, first match wins, ids of every agent 
   }
 });
 
-Deno.test("model map: ids naming a backend go to it directly, whatever the map says", () => {
-  const config = configWith(EXAMPLE_MAP);
+Deno.test("model map: ids naming a backend go to it directly, whatever the map says", async () => {
+  const config = await configWith(EXAMPLE_MAP);
   assert.deepEqual(planOf(config, "internlm/internlm3-latest"), [
     undefined,
     ["internlm/internlm3-latest"],
@@ -96,8 +96,8 @@ Deno.test("model map: ids naming a backend go to it directly, whatever the map s
   assert.deepEqual(planOf(config, "local:qwen3-32b"), [undefined, ["local/qwen3-32b"]]);
 });
 
-Deno.test("model map: order decides; without a catch-all, the rest routes as before", () => {
-  const config = configWith(`models:
+Deno.test("model map: order decides; without a catch-all, the rest routes as before", async () => {
+  const config = await configWith(`models:
   "claude-*": internlm/intern-s1
   "claude-*haiku*": internlm/intern-s1-mini
   gpt-5.5: local/big
@@ -117,9 +117,9 @@ Deno.test("model map: order decides; without a catch-all, the rest routes as bef
   }
 });
 
-Deno.test("model map: an unused exact entry is warned about at startup", () => {
+Deno.test("model map: an unused exact entry is warned about at startup", async () => {
   const lines: string[] = [];
-  loadConfig({
+  await loadConfig({
     configText: `models:\n  "gpt-*": internlm/a\n  gpt-5: internlm/b\n`,
     env: {},
     logSink: (l) => lines.push(l),
@@ -130,9 +130,9 @@ Deno.test("model map: an unused exact entry is warned about at startup", () => {
   );
 });
 
-function loadFails(configText: string): ConfigError {
+async function loadFails(configText: string): Promise<ConfigError> {
   try {
-    loadConfig({ configText, env: {}, logSink: quiet });
+    await loadConfig({ configText, env: {}, logSink: quiet });
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err));
     return err;
@@ -140,7 +140,7 @@ function loadFails(configText: string): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
-Deno.test("model map startup errors: each names the entry and its line", () => {
+Deno.test("model map startup errors: each names the entry and its line", async () => {
   const two = `backends:
   a: {type: internlm}
   b: {type: internlm}
@@ -160,7 +160,7 @@ Deno.test("model map startup errors: each names the entry and its line", () => {
     [`report_model: alias\n`, /report_model must be one of: requested, served/],
   ];
   for (const [text, pattern] of table) {
-    const err = loadFails(text);
+    const err = await loadFails(text);
     assert.match(err.message, pattern, text);
     assert.match(err.message, /^<config>:\d+:\d+: /, text);
   }

@@ -36,7 +36,7 @@ Deno.test("model settings: configured fields over the built-in ones, first match
   }
 });
 
-Deno.test("model settings startup errors: unknown keys and wrong types, with their line", () => {
+Deno.test("model settings startup errors: unknown keys and wrong types, with their line", async () => {
   const table: Array<[string, RegExp]> = [
     ["tokens: 5", /model_settings\.m\.tokens is not a known setting/],
     ["max_tokens: 0", /max_tokens must be between 1 and/],
@@ -48,7 +48,7 @@ Deno.test("model settings startup errors: unknown keys and wrong types, with the
       `backends:\n  internlm:\n    type: internlm\n    model_settings:\n      m:\n        ${line}\n`;
     let caught: unknown;
     try {
-      loadConfig({ configText, env: {}, logSink: quiet });
+      await loadConfig({ configText, env: {}, logSink: quiet });
     } catch (err) {
       caught = err;
     }

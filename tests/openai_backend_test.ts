@@ -465,11 +465,11 @@ Deno.test("openai type: non-stream requests and `stream: synthesize` call the up
   }, "    stream: synthesize\n");
 });
 
-Deno.test("openai type: keys from <NAME>_API_KEY[_N], api_url required, stream mode checked", () => {
+Deno.test("openai type: keys from <NAME>_API_KEY[_N], api_url required, stream mode checked", async () => {
   assert.equal(envPrefixFor("local"), "LOCAL");
   assert.equal(envPrefixFor("deep-seek.v3"), "DEEP_SEEK_V3");
   const logs: string[] = [];
-  const config = loadConfig({
+  const config = await loadConfig({
     configText: "backends:\n  deep-seek:\n    type: openai\n    api_url: http://127.0.0.1:9/v1\n",
     env: { DEEP_SEEK_API_KEY: "a", DEEP_SEEK_API_KEY_3: "c", DEEP_SEEK_API_KEY_1: "b" },
     logSink: (line) => logs.push(line),
@@ -481,17 +481,20 @@ Deno.test("openai type: keys from <NAME>_API_KEY[_N], api_url required, stream m
     keys: { total: 3, usable: 3, cooling: 0, benched: 0 },
   });
   const bad = (yaml: string, message: RegExp) =>
-    assert.throws(() => loadConfig({ configText: yaml, logSink: () => {} }), (err: Error) => {
+    assert.rejects(() => loadConfig({ configText: yaml, logSink: () => {} }), (err: Error) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, message);
       return true;
     });
-  bad("backends:\n  x:\n    type: openai\n", /<config>:3:5: backends\.x\.api_url is required/);
-  bad(
+  await bad(
+    "backends:\n  x:\n    type: openai\n",
+    /<config>:3:5: backends\.x\.api_url is required/,
+  );
+  await bad(
     "backends:\n  x:\n    type: openai\n    api_url: http://h/v1\n    stream: chunked\n",
     /backends\.x\.stream must be one of: native, synthesize/,
   );
-  bad(
+  await bad(
     "backends:\n  i:\n    type: internlm\n    stream: native\n",
     /backends\.i\.stream is not a known setting/,
   );

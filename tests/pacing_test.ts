@@ -207,17 +207,17 @@ Deno.test("pacing end to end: 100 requests through a backend with rpm 30 on 3 ke
   }
 });
 
-Deno.test("pacing config: rpm, tpm and queue_timeout are read; bad values stop the start", () => {
+Deno.test("pacing config: rpm, tpm and queue_timeout are read; bad values stop the start", async () => {
   const quiet = () => {};
   const base = "backends:\n  internlm:\n    type: internlm\n";
-  loadConfig({
+  await loadConfig({
     configText: `${base}    rpm: 30\n    tpm: 100000\n    queue_timeout: 10\n`,
     env: {},
     logSink: quiet,
   });
-  loadConfig({ configText: `${base}    rpm: 0\n`, env: {}, logSink: quiet });
+  await loadConfig({ configText: `${base}    rpm: 0\n`, env: {}, logSink: quiet });
   for (const bad of ["rpm: -1", "tpm: lots", "queue_timeout: 7200"]) {
-    assert.throws(
+    await assert.rejects(
       () => loadConfig({ configText: `${base}    ${bad}\n`, env: {}, logSink: quiet }),
       ConfigError,
       bad,

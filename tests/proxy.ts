@@ -31,14 +31,14 @@ export interface StartOptions {
   overrides?: Overrides;
 }
 
-export function startProxy(options: StartOptions = {}): Promise<TestProxy> {
+export async function startProxy(options: StartOptions = {}): Promise<Promise<TestProxy>> {
   const env: Record<string, string> = { ...options.env };
   if (options.upstream) env.INTERNAI_API_BASE_URL = options.upstream;
   (options.keys ?? ["test-key-0"]).forEach((key, i) => {
     env[i === 0 ? "INTERNAI_API_KEY" : `INTERNAI_API_KEY_${i}`] = key;
   });
   const logs: string[] = [];
-  const config = loadConfig({
+  const config = await loadConfig({
     env,
     overrides: { logLevel: "debug", ...options.overrides },
     configText: options.configText,

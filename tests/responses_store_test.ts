@@ -72,9 +72,9 @@ Deno.test("store: replacing and deleting keep the byte count exact; reads are co
   assert.deepEqual([store.stats().items, store.stats().bytes], [0, 0]);
 });
 
-Deno.test("config: responses.store sets the bounds; typos and bad values fail with the key", () => {
+Deno.test("config: responses.store sets the bounds; typos and bad values fail with the key", async () => {
   const text = "responses:\n  store:\n    max_items: 3\n    max_bytes: 4096\n    ttl: 60\n";
-  const store = loadConfig({ configText: text, logSink: () => {} }).responseStore;
+  const store = (await loadConfig({ configText: text, logSink: () => {} })).responseStore;
   assert.ok(store instanceof MemoryResponseStore);
   for (
     const [bad, message] of [
@@ -88,7 +88,7 @@ Deno.test("config: responses.store sets the bounds; typos and bad values fail wi
       ["responses:\n  cache: {}\n", /responses.cache is not a known setting/],
     ] as const
   ) {
-    assert.throws(() => loadConfig({ configText: bad, logSink: () => {} }), (err: Error) => {
+    await assert.rejects(() => loadConfig({ configText: bad, logSink: () => {} }), (err: Error) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, message);
       return true;

@@ -168,10 +168,13 @@ Deno.test("routing: force model b/m2 with two backends routes everything to b", 
 const quiet = () => {};
 const TWO = twoBackends("http://127.0.0.1:1/a", "http://127.0.0.1:1/b");
 
-function loadFails(configText: string, overrides: Overrides = {}): ConfigError {
+async function loadFails(
+  configText: string,
+  overrides: Overrides = {},
+): Promise<ConfigError> {
   let caught: unknown;
   try {
-    loadConfig({ configText, overrides, env: {}, logSink: quiet });
+    await loadConfig({ configText, overrides, env: {}, logSink: quiet });
   } catch (err) {
     caught = err;
   }
@@ -179,17 +182,17 @@ function loadFails(configText: string, overrides: Overrides = {}): ConfigError {
   return caught;
 }
 
-Deno.test("routing startup: a default backend that does not exist is a ConfigError", () => {
-  const fromFile = loadFails(`${TWO}default_backend: nope\n`);
+Deno.test("routing startup: a default backend that does not exist is a ConfigError", async () => {
+  const fromFile = await loadFails(`${TWO}default_backend: nope\n`);
   assert.match(fromFile.message, /default backend "nope" is not configured \(backends: a, b\)/);
   // Located in the file, at the default_backend line (line 10).
   assert.match(fromFile.message, /^<config>:10:\d+: /);
 
-  const fromFlag = loadFails(TWO, { defaultBackend: "nope" });
+  const fromFlag = await loadFails(TWO, { defaultBackend: "nope" });
   assert.match(fromFlag.message, /default backend "nope" is not configured/);
 });
 
-Deno.test("routing startup: a default backend that is disabled is a ConfigError", () => {
+Deno.test("routing startup: a default backend that is disabled is a ConfigError", async () => {
   const text = `backends:
   a:
     type: internlm
@@ -198,23 +201,27 @@ Deno.test("routing startup: a default backend that is disabled is a ConfigError"
     enabled: false
 default_backend: b
 `;
-  assert.match(loadFails(text).message, /default backend "b" is disabled/);
+  assert.match((await loadFails(text)).message, /default backend "b" is disabled/);
   assert.match(
-    loadFails(text.replace("default_backend: b\n", ""), { defaultBackend: "b" }).message,
+    (await loadFails(text.replace("default_backend: b\n", ""), { defaultBackend: "b" })).message,
     /disabled/,
   );
   // The same file with b enabled loads: the error is about `enabled: false`, nothing else.
-  const config = loadConfig({ configText: text.replace("false", "true"), env: {}, logSink: quiet });
+  const config = await loadConfig({
+    configText: text.replace("false", "true"),
+    env: {},
+    logSink: quiet,
+  });
   assert.equal(config.router.resolve("m").backend.name, "b");
 });
 
-Deno.test("routing startup: a forced model no backend can serve is a ConfigError", () => {
+Deno.test("routing startup: a forced model no backend can serve is a ConfigError", async () => {
   // Two backends, no default: an unprefixed forced model has nowhere to go.
-  const err = loadFails(TWO, { forceModel: "m" });
+  const err = await loadFails(TWO, { forceModel: "m" });
   assert.match(err.message, /force model: model "m" has no backend prefix/);
 });
 
-Deno.test("routing startup: every backend disabled is a ConfigError", () => {
-  const err = loadFails("backends:\n  internlm:\n    type: internlm\n    enabled: false\n");
+Deno.test("routing startup: every backend disabled is a ConfigError", async () => {
+  const err = await loadFails("backends:\n  internlm:\n    type: internlm\n    enabled: false\n");
   assert.match(err.message, /no backend is enabled/);
 });

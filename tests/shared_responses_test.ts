@@ -138,18 +138,18 @@ redisTest("shared responses: while Redis is away, each replica keeps what it sto
   }
 }, { own: true });
 
-Deno.test("responses.store: redis by default with a Redis URL, memory without; redis needs one", () => {
+Deno.test("responses.store: redis by default with a Redis URL, memory without; redis needs one", async () => {
   const logSink = () => {};
-  assert.ok(loadConfig({ env: {}, logSink }).responseStore instanceof MemoryResponseStore);
-  const shared = loadConfig({ env: { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:1" }, logSink });
+  assert.ok((await loadConfig({ env: {}, logSink })).responseStore instanceof MemoryResponseStore);
+  const shared = await loadConfig({ env: { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:1" }, logSink });
   assert.ok(!(shared.responseStore instanceof MemoryResponseStore));
-  const memory = loadConfig({
+  const memory = await loadConfig({
     env: { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:1" },
     configText: "responses:\n  store:\n    type: memory\n",
     logSink,
   });
   assert.ok(memory.responseStore instanceof MemoryResponseStore);
-  assert.throws(
+  await assert.rejects(
     () => loadConfig({ env: {}, configText: "responses:\n  store:\n    type: redis\n", logSink }),
     /type redis needs state.redis_url/,
   );

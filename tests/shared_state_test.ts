@@ -191,17 +191,17 @@ redisTest(
   { own: true },
 );
 
-Deno.test("state config: memory by default; a bad URL, timeout or prefix is a startup error", () => {
+Deno.test("state config: memory by default; a bad URL, timeout or prefix is a startup error", async () => {
   const logSink = () => {};
-  assert.equal(loadConfig({ env: {}, logSink }).state.status, "local");
+  assert.equal((await loadConfig({ env: {}, logSink })).state.status, "local");
   const bad = (configText: string, env: Record<string, string> = {}) =>
-    assert.throws(() => loadConfig({ env, configText, logSink }), /state|LLM_PROXY_REDIS_URL/);
-  bad("state:\n  redis_url: http://127.0.0.1:6379\n");
-  bad("", { LLM_PROXY_REDIS_URL: "not a url" });
-  bad("state:\n  timeout: fast\n");
-  bad("state:\n  prefix: 'has space'\n");
-  bad("state:\n  unknown: 1\n");
-  const config = loadConfig({
+    assert.rejects(() => loadConfig({ env, configText, logSink }), /state|LLM_PROXY_REDIS_URL/);
+  await bad("state:\n  redis_url: http://127.0.0.1:6379\n");
+  await bad("", { LLM_PROXY_REDIS_URL: "not a url" });
+  await bad("state:\n  timeout: fast\n");
+  await bad("state:\n  prefix: 'has space'\n");
+  await bad("state:\n  unknown: 1\n");
+  const config = await loadConfig({
     env: { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:1" },
     configText: "state:\n  redis_url: http://ignored\n",
     logSink,

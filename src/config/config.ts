@@ -6,7 +6,6 @@
  * @module
  */
 
-import { LineCounter, parseDocument } from "yaml";
 import type { Backend } from "../backends/backend.ts";
 import { BACKEND_TYPES } from "../backends/registry.ts";
 import { ConfigError, ConfigSection } from "./config_section.ts";
@@ -132,10 +131,10 @@ const TOP_LEVEL = [
 /**
  * @example
  * ```ts
- * const config = loadConfig({ overrides: { port: 0 }, env: Deno.env.toObject() });
+ * const config = await loadConfig({ overrides: { port: 0 }, env: Deno.env.toObject() });
  * ```
  */
-export function loadConfig(options: LoadOptions = {}): Config {
+export function loadConfig(options: LoadOptions = {}): Promise<Config> {
   return fromConfigFile(options, (root, flags, env) => build(root, flags, env, options.logSink));
 }
 
@@ -150,26 +149,30 @@ export interface ListenAddress {
  *
  * @example
  * ```ts
- * loadListenAddress({ env: { LLM_PROXY_PORT: "9000" } }); // { host: "127.0.0.1", port: 9000 }
+ * await loadListenAddress({ env: { LLM_PROXY_PORT: "9000" } }); // { host: "127.0.0.1", port: 9000 }
  * ```
  */
-export function loadListenAddress(options: LoadOptions = {}): ListenAddress {
+export function loadListenAddress(options: LoadOptions = {}): Promise<ListenAddress> {
   return fromConfigFile(options, (root, flags, env) => listenAddress(root, flags, env));
 }
 
 /** Reads the config file named by the flags or env, then `read`s it; errors get file:line:col. */
-function fromConfigFile<T>(
+async function fromConfigFile<T>(
   options: LoadOptions,
-  read: (root: ConfigSection, flags: Overrides, env: Readonly<Record<string, string>>) => T,
-): T {
+  read: (
+    root: ConfigSection,
+    flags: Overrides,
+    env: Readonly<Record<string, string>>,
+  ) => T | Promise<T>,
+): Promise<T> {
   const env = options.env ?? {};
   const flags = options.overrides ?? {};
   const path = flags.config ?? (env[ENV.config] || undefined);
   const text = options.configText ?? (path ? readConfigFile(path) : "");
   const file = path ?? "<config>";
-  const { data, locate } = parseYaml(text, file);
+  const { data, locate } = await parseYaml(text, file);
   try {
-    return read(new ConfigSection([], data), flags, env);
+    return await read(new ConfigSection([], data), flags, env);
   } catch (err) {
     if (err instanceof ConfigError && err.path.length > 0 && text !== "") {
       throw new ConfigError(`${locate(err.path)}: ${err.message}`, err.path);
@@ -187,7 +190,18 @@ function readConfigFile(path: string): string {
   }
 }
 
-function parseYaml(text: string, file: string) {
+/** What a config file holds, and where in it a setting is. */
+interface ParsedConfig {
+  data: Record<string, unknown>;
+  /** The closest node to `path` that exists in the file, as `file:line:col`. */
+  locate: (path: readonly (string | number)[]) => string;
+}
+
+async function parseYaml(text: string, file: string): Promise<ParsedConfig> {
+  // The YAML parser (and the Node compatibility layer it runs on) costs ~13 MiB of memory: it is
+  // loaded only when there is a file to parse, never by a proxy configured by env and flags.
+  if (text === "") return { data: {}, locate: () => file };
+  const { LineCounter, parseDocument } = await import("yaml");
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -200,7 +214,6 @@ function parseYaml(text: string, file: string) {
   }
   const data: unknown = doc.toJS() ?? {};
   if (!isRecord(data)) throw new ConfigError(`${file}: the config file must be a YAML mapping`);
-  /** The closest node to `path` that exists in the file, as `file:line:col`. */
   const locate = (path: readonly (string | number)[]) => {
     for (let n = path.length; n > 0; n--) {
       const node = doc.getIn(path.slice(0, n), true) as { range?: [number] } | undefined;
@@ -211,12 +224,12 @@ function parseYaml(text: string, file: string) {
   return { data, locate };
 }
 
-function build(
+async function build(
   root: ConfigSection,
   flags: Overrides,
   env: Readonly<Record<string, string>>,
   logSink: ((line: string) => void) | undefined,
-): Config {
+): Promise<Config> {
   root.allowOnly(TOP_LEVEL);
   const server = root.section("server");
   server.allowOnly(["host", "port", "api_keys", "drain_timeout"]);
@@ -232,7 +245,7 @@ function build(
   const logFormat = flags.logFormat ?? envValue(env, ENV.logFormat, oneOf(LOG_FORMATS)) ??
     configChoice(root, "log_format", LOG_FORMATS) ?? "text";
   const log = new Logger(logLevel, logSink, logFormat);
-  const state = loadState(root.section("state"), env, log);
+  const state = await loadState(root.section("state"), env, log);
   const backends = buildBackends(root, env, log, state);
 
   const defaultBackend = pick(flags.defaultBackend, "--default-backend", env, ENV.defaultBackend) ??

@@ -41,7 +41,7 @@ export const FALLBACKS_HEADER = "x-llm-proxy-fallbacks";
 /**
  * @example
  * ```ts
- * const handler = createHandler(loadConfig({ env: Deno.env.toObject() }));
+ * const handler = createHandler(await loadConfig({ env: Deno.env.toObject() }));
  * Deno.serve(handler);
  * ```
  */

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { memoryUsage } from "node:process";
 import type { AttemptReport, Backend } from "../backends/backend.ts";
 import type { ResponseStore } from "../state/response_store.ts";
 import type { StreamMode } from "./log.ts";
@@ -120,7 +119,7 @@ export class ProxyMetrics {
       "process_resident_memory_bytes",
       "Resident memory size in bytes.",
       [],
-      () => [[[], memoryUsage.rss()]],
+      () => [[[], Deno.memoryUsage().rss]],
     );
     this.#registry.gauge(
       "process_start_time_seconds",

@@ -8,7 +8,6 @@
 import { expandEnv } from "../backends/keys.ts";
 import { ConfigError, type ConfigSection } from "../config/config_section.ts";
 import type { Logger } from "../operations/log.ts";
-import { RedisState } from "./redis_state.ts";
 import { LocalState, type SharedState } from "./state.ts";
 
 /** The environment variable of the Redis URL; it wins over `state.redis_url`. */
@@ -21,15 +20,15 @@ export const DEFAULT_STATE_PREFIX = "llm-proxy";
 /**
  * @example
  * ```ts
- * const state = loadState(root.section("state"), { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:6379" }, log);
+ * const state = await loadState(root.section("state"), { LLM_PROXY_REDIS_URL: "redis://127.0.0.1:6379" }, log);
  * state.status; // "degraded" until connected, then "shared"
  * ```
  */
-export function loadState(
+export async function loadState(
   section: ConfigSection,
   env: Readonly<Record<string, string>>,
   log: Logger,
-): SharedState {
+): Promise<SharedState> {
   section.allowOnly(["redis_url", "timeout", "prefix"]);
   const configured = section.string("redis_url");
   // `${VAR}` lets the password stay out of the file.
@@ -47,6 +46,9 @@ export function loadState(
   }
   if (!url) return new LocalState();
   checkRedisUrl(url, env[REDIS_URL_ENV] ? undefined : [...section.path, "redis_url"]);
+  // Loaded with the first Redis URL: its key digests need `node:crypto`, whose Node
+  // compatibility layer a proxy without Redis does not pay for (~7 MiB).
+  const { RedisState } = await import("./redis_state.ts");
   return new RedisState({ url, timeoutMs: Math.max(1, timeoutMs), prefix, log });
 }
 
