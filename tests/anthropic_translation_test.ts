@@ -8,8 +8,8 @@ import { anthropicError } from "../src/frontends/anthropic/errors.ts";
 import { toChatRequest } from "../src/frontends/anthropic/request.ts";
 import { toAnthropicMessage } from "../src/frontends/anthropic/response.ts";
 import { anthropicStreamWriter } from "../src/frontends/anthropic/stream_writer.ts";
-import { INTERRUPTED, repairToolPairs } from "../src/frontends/anthropic/tool_pairs.ts";
 import { validateMessagesRequest } from "../src/frontends/anthropic/validate.ts";
+import { INTERRUPTED } from "../src/pipeline/tool_pairs.ts";
 import { synthesizedEvents } from "../src/streams/synthesize.ts";
 
 const LIMITS = { maxBodyBytes: 1 << 20, maxMessages: 100, maxDepth: 64 };
@@ -164,6 +164,28 @@ const REQUEST_RULES: Array<
       ]),
   ],
   [
+    "unpaired tool_use and tool_result are repaired (src/pipeline/tool_pairs.ts)",
+    {
+      messages: [
+        { role: "user", content: "go" },
+        { role: "assistant", content: [{ type: "tool_use", id: "a", name: "Write", input: {} }] },
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "ghost", content: "boo" }, {
+            type: "text",
+            text: "next",
+          }],
+        },
+      ],
+    },
+    (c) =>
+      assert.deepEqual((c.messages as unknown[]).slice(2), [
+        { role: "tool", tool_call_id: "a", content: INTERRUPTED },
+        { role: "user", content: "[Result of tool call ghost]\nboo" },
+        { role: "user", content: "next" },
+      ]),
+  ],
+  [
     "thinking and redacted_thinking in history are never sent on",
     {
       messages: [{
@@ -265,43 +287,6 @@ Deno.test("anthropic request: what is left out is listed for the debug log", () 
     tools: [{ type: "bash_20250124", name: "bash" }],
   });
   assert.deepEqual(dropped, ["tool bash (bash_20250124)", "top_k", "output_config"]);
-});
-
-// --- Tool pairing repair --------------------------------------------------------------------------
-
-Deno.test("tool pairs: a call without a result gets an 'interrupted' result with its turn", () => {
-  const out = repairToolPairs([
-    { role: "assistant", content: null, tool_calls: [call("a"), call("b")] },
-    { role: "tool", tool_call_id: "b", content: "B" },
-    { role: "user", content: "next" },
-  ]);
-  assert.deepEqual(out.slice(1), [
-    { role: "tool", tool_call_id: "b", content: "B" },
-    { role: "tool", tool_call_id: "a", content: INTERRUPTED },
-    { role: "user", content: "next" },
-  ]);
-});
-
-Deno.test("tool pairs: a result without its call becomes user text after the turn's results", () => {
-  const out = repairToolPairs([
-    { role: "user", content: "q" },
-    { role: "tool", tool_call_id: "ghost", content: "boo" },
-    { role: "assistant", content: null, tool_calls: [call("a")] },
-    { role: "tool", tool_call_id: "zzz", content: "late" },
-    { role: "tool", tool_call_id: "a", content: "A" },
-  ]);
-  assert.deepEqual(out, [
-    { role: "user", content: "q" },
-    { role: "user", content: "[Result of tool call ghost]\nboo" },
-    { role: "assistant", content: null, tool_calls: [call("a")] },
-    { role: "tool", tool_call_id: "a", content: "A" },
-    { role: "user", content: "[Result of tool call zzz]\nlate" },
-  ]);
-});
-
-Deno.test("tool pairs: a conversation ending on an unanswered call is closed", () => {
-  const out = repairToolPairs([{ role: "assistant", content: null, tool_calls: [call("a")] }]);
-  assert.deepEqual(out[1], { role: "tool", tool_call_id: "a", content: INTERRUPTED });
 });
 
 // --- Validation -----------------------------------------------------------------------------------

@@ -251,6 +251,20 @@ const CONTENT_RULES: Array<[string, unknown[], Record<string, unknown>, unknown[
     ],
   ],
   [
+    "contents ending on the model's calls answer them too",
+    [user("Go"), { role: "model", parts: [{ functionCall: { id: "a", name: "f" } }] }],
+    {},
+    [
+      { role: "user", content: "Go" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "a", type: "function", function: { name: "f", arguments: "{}" } }],
+      },
+      { role: "tool", tool_call_id: "a", content: NO_RESPONSE },
+    ],
+  ],
+  [
     "code execution parts from history are fenced text",
     [{
       role: "user",
@@ -334,6 +348,21 @@ const BAD_CONTENTS: Array<[string, Record<string, unknown>, RegExp]> = [
             { functionResponse: { name: "f", response: {} } },
           ],
         },
+      ],
+    },
+    /unanswered/,
+  ],
+  [
+    "a response after the conversation moved on",
+    {
+      contents: [
+        user("x"),
+        {
+          role: "model",
+          parts: [{ functionCall: { name: "f" } }, { functionCall: { name: "g" } }],
+        },
+        { parts: [{ functionResponse: { name: "f", response: {} } }, { text: "stop" }] },
+        { parts: [{ functionResponse: { name: "g", response: {} } }] },
       ],
     },
     /unanswered/,

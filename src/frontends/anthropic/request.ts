@@ -9,7 +9,7 @@
 
 import { isRecord } from "../../canonical/errors.ts";
 import type { ChatRequest } from "../../canonical/types.ts";
-import { repairToolPairs } from "./tool_pairs.ts";
+import { repairToolPairs } from "../../pipeline/tool_pairs.ts";
 import type { AnthropicMessage, Block, MessagesRequest } from "./validate.ts";
 
 type ChatMessage = Record<string, unknown>;

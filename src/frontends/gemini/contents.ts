@@ -10,12 +10,14 @@
  * Gemini may send function calls without ids. Each then gets an id made from its place in the
  * history (`call_<content>_<n>`), the same on every turn of a conversation since history only
  * grows, and each `functionResponse` is paired with a call of the model turn before it: by id
- * when it has one that matches, else the first unanswered call of the same name. A call still
- * unanswered when the conversation moves on gets a tool message saying so.
+ * when it has one that matches, else the first unanswered call of the same name. A call left
+ * unanswered gets a tool message saying so (the shared repair in src/pipeline/tool_pairs.ts, run
+ * once every call has its id).
  *
  * @module
  */
 
+import { repairToolPairs } from "../../pipeline/tool_pairs.ts";
 import { invalidArgument } from "./errors.ts";
 import {
   at,
@@ -73,7 +75,6 @@ export function toMessages(contents: unknown, systemInstruction: unknown): Messa
       const turn = modelTurn(parts, i, path);
       // A turn of thoughts alone leaves nothing, and the calls before it still wait.
       if (turn.message) {
-        settle(messages, pending);
         messages.push(turn.message);
         pending = turn.calls;
       }
@@ -82,8 +83,9 @@ export function toMessages(contents: unknown, systemInstruction: unknown): Messa
       const turn = userTurn(parts, path, pending);
       messages.push(...turn.tools);
       if (turn.user) {
-        settle(messages, pending);
         messages.push(turn.user);
+        // The conversation moved on: a later response answers none of these calls.
+        pending = [];
       }
     } else {
       throw invalidArgument(
@@ -95,24 +97,11 @@ export function toMessages(contents: unknown, systemInstruction: unknown): Messa
   if (messages.length === first) {
     throw invalidArgument("contents", "holds nothing to send: only thoughts or empty turns");
   }
-  if (messages.at(-1)?.role === "tool") settle(messages, pending);
-  return messages;
+  return repairToolPairs(messages, NO_RESPONSE);
 }
 
 /** What a call no `functionResponse` answered is told it returned. */
 export const NO_RESPONSE = "(no result: the client sent no functionResponse for this call)";
-
-/**
- * Answers every call of `pending` still unanswered, before the conversation moves on: chat
- * upstreams refuse an assistant turn whose tool calls are not all followed by tool messages.
- */
-function settle(messages: Message[], pending: PendingCall[]): void {
-  for (const call of pending) {
-    if (call.answered) continue;
-    call.answered = true;
-    messages.push({ role: "tool", tool_call_id: call.id, content: NO_RESPONSE });
-  }
-}
 
 /** The system instruction's text: a content's text parts, or a plain string. */
 function systemText(value: unknown): string {

@@ -1,10 +1,11 @@
 /**
- * Makes every tool call answered and every tool result called for, in canonical messages.
- * Anthropic clients send unpaired ones after an interrupted turn (Claude Code does when a tool
- * was cancelled, or a conversation was cut for context), and OpenAI-style upstreams refuse them.
+ * Makes every tool call answered and every tool result called for, in canonical messages, since
+ * OpenAI-style upstreams refuse either unpaired. Clients send unpaired ones after an interrupted
+ * turn: Anthropic clients (Claude Code does when a tool was cancelled, or a conversation was cut
+ * for context), and Gemini clients that send no `functionResponse` for a call.
  *
- * - A call with no result after it gets a `tool` message saying it was interrupted, placed with
- *   the other results of its turn.
+ * - A call with no result after it gets a `tool` message saying so, placed with the other
+ *   results of its turn (also when the conversation ends on the call).
  * - A result whose call is not in the assistant turn before it becomes user text, after the turn's
  *   results, so that what the tool said is not lost.
  *
@@ -13,10 +14,21 @@
 
 type ChatMessage = Record<string, unknown>;
 
-/** What an unanswered call is answered with. */
+/**
+ * What an unanswered call is answered with, unless the front end gives its own text.
+ *
+ * @example
+ * ```ts
+ * repairToolPairs([{ role: "assistant", content: null, tool_calls: [call] }])[1];
+ * // { role: "tool", tool_call_id: call.id, content: INTERRUPTED }
+ * ```
+ */
 export const INTERRUPTED = "The tool call was interrupted; it returned no result.";
 
 /**
+ * The messages with every call answered (by `unanswered` where no result came) and every result
+ * following its call; messages already paired are returned as they were.
+ *
  * @example
  * ```ts
  * repairToolPairs([
@@ -25,12 +37,15 @@ export const INTERRUPTED = "The tool call was interrupted; it returned no result
  * ]); // a `tool` message for "a" is inserted before the user message
  * ```
  */
-export function repairToolPairs(messages: ChatMessage[]): ChatMessage[] {
+export function repairToolPairs(
+  messages: ChatMessage[],
+  unanswered: string = INTERRUPTED,
+): ChatMessage[] {
   const out: ChatMessage[] = [];
   let pending: string[] = [];
   let orphans: string[] = [];
   const closeTurn = () => {
-    for (const id of pending) out.push({ role: "tool", tool_call_id: id, content: INTERRUPTED });
+    for (const id of pending) out.push({ role: "tool", tool_call_id: id, content: unanswered });
     if (orphans.length > 0) out.push({ role: "user", content: orphans.join("\n\n") });
     pending = [];
     orphans = [];
