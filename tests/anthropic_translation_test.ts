@@ -11,6 +11,7 @@ import { anthropicStreamWriter } from "../src/frontends/anthropic/stream_writer.
 import { validateMessagesRequest } from "../src/frontends/anthropic/validate.ts";
 import { INTERRUPTED } from "../src/pipeline/tool_pairs.ts";
 import { synthesizedEvents } from "../src/streams/synthesize.ts";
+import { completionOf } from "./completion_fixture.ts";
 
 const LIMITS = { maxBodyBytes: 1 << 20, maxMessages: 100, maxDepth: 64 };
 
@@ -354,31 +355,6 @@ Deno.test("anthropic validation: model may be absent when the operator forces on
 });
 
 // --- Response: canonical → Anthropic --------------------------------------------------------------
-
-function completionOf(
-  message: Record<string, unknown>,
-  finish = "stop",
-  extra = {},
-): ChatCompletion {
-  return {
-    id: "chatcmpl-abc",
-    object: "chat.completion",
-    created: 1,
-    model: "internlm/intern-s1",
-    choices: [{
-      index: 0,
-      message: { role: "assistant", content: null, ...message },
-      finish_reason: finish,
-      ...extra,
-    }],
-    usage: {
-      prompt_tokens: 30,
-      completion_tokens: 7,
-      total_tokens: 37,
-      prompt_tokens_details: { cached_tokens: 10 },
-    },
-  };
-}
 
 Deno.test("anthropic response: blocks thinking → text → tool_use, msg_ id, usage with cache reads", () => {
   const message = toAnthropicMessage(

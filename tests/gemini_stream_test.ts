@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { ApiError as GenAIError, GoogleGenAI } from "@google/genai";
 import { ApiError } from "../src/canonical/errors.ts";
-import type { ChatCompletion, ChatCompletionChunk } from "../src/canonical/types.ts";
+import type { ChatCompletionChunk } from "../src/canonical/types.ts";
 import { geminiStreamWriter } from "../src/frontends/gemini/stream_writer.ts";
+import { completionOf } from "./completion_fixture.ts";
 import { slowly, sseEvents } from "./fake_stream.ts";
 import { completion, FakeUpstream, openaiError } from "./fake_upstream.ts";
 import { WRITE_FILE } from "./gemini.ts";
@@ -160,23 +161,11 @@ Deno.test("gemini stream writer: keep-alives are whitespace; an error is Google'
 });
 
 Deno.test("gemini stream writer: a whole answer cut up says what chunk by chunk would", () => {
-  const completion: ChatCompletion = {
-    id: "chatcmpl-w",
-    object: "chat.completion",
-    created: 1,
-    model: "internlm/intern-s1",
-    choices: [{
-      index: 0,
-      message: {
-        role: "assistant",
-        content: "The answer is a longish sentence 😀 with an emoji.",
-        reasoning_content: "Thinking it through.",
-        tool_calls: [{ id: "t", type: "function", function: { name: "f", arguments: '{"x":1}' } }],
-      },
-      finish_reason: "tool_calls",
-    }],
-    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
-  };
+  const completion = completionOf({
+    content: "The answer is a longish sentence 😀 with an emoji.",
+    reasoning_content: "Thinking it through.",
+    tool_calls: [{ id: "t", type: "function", function: { name: "f", arguments: '{"x":1}' } }],
+  }, "tool_calls");
   const writer = geminiStreamWriter({ sse: true, includeThoughts: true, pieceSize: 8 });
   const events = sseJson([...writer.completionEvents!(completion)].join("") + writer.end());
   type Event = {
@@ -196,9 +185,11 @@ Deno.test("gemini stream writer: a whole answer cut up says what chunk by chunk 
   const last = events.at(-1) as Event & { usageMetadata: unknown };
   assert.equal(last.candidates[0].finishReason, "STOP");
   assert.deepEqual(last.usageMetadata, {
-    promptTokenCount: 1,
-    candidatesTokenCount: 2,
-    totalTokenCount: 3,
+    promptTokenCount: 30,
+    candidatesTokenCount: 4,
+    thoughtsTokenCount: 3,
+    cachedContentTokenCount: 10,
+    totalTokenCount: 37,
   });
   assert.ok(events.length > 8, "the text went out in pieces");
 });

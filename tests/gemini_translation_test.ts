@@ -2,6 +2,7 @@
 // (chat → Gemini) in a table, plus the schema conversion, the error shape, and the routes Gemini
 // shares with OpenAI.
 import assert from "node:assert/strict";
+import { completionOf } from "./completion_fixture.ts";
 import { WRITE_FILE } from "./gemini.ts";
 import { ApiError } from "../src/canonical/errors.ts";
 import type { ChatCompletion } from "../src/canonical/types.ts";
@@ -713,25 +714,6 @@ for (const [rule, input, dialect, expected] of SCHEMA_RULES) {
 
 // ---- chat → Gemini ----
 
-function completionOf(
-  message: Record<string, unknown>,
-  finish: string | null = "stop",
-  usage?: Record<string, unknown>,
-): ChatCompletion {
-  return {
-    id: "chatcmpl-1",
-    object: "chat.completion",
-    created: 1,
-    model: "internlm/intern-s1",
-    choices: [{
-      index: 0,
-      message: { role: "assistant", content: null, ...message },
-      finish_reason: finish,
-    }],
-    ...(usage ? { usage: usage as ChatCompletion["usage"] } : {}),
-  };
-}
-
 const RESPONSE_RULES: Array<[string, ChatCompletion, boolean, unknown[]]> = [
   ["content is a text part", completionOf({ content: "Hello" }), false, [{ text: "Hello" }]],
   [
@@ -770,7 +752,7 @@ for (const [rule, completion, thoughts, parts] of RESPONSE_RULES) {
     const response = toGeminiResponse(completion, thoughts);
     assert.deepEqual(response.candidates[0].content, { role: "model", parts });
     assert.equal(response.modelVersion, "internlm/intern-s1");
-    assert.equal(response.responseId, "chatcmpl-1");
+    assert.equal(response.responseId, "chatcmpl-abc");
   });
 }
 
@@ -830,14 +812,10 @@ Deno.test("chat → gemini: usage, with reasoning and cached tokens counted apar
       totalTokenCount: 80,
     },
   );
-  const response = toGeminiResponse(
-    completionOf({ content: "x" }, "stop", {
-      prompt_tokens: 1,
-      completion_tokens: 2,
-      total_tokens: 3,
-    }),
-    false,
-  );
+  const response = toGeminiResponse({
+    ...completionOf({ content: "x" }),
+    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+  }, false);
   assert.equal(response.usageMetadata?.totalTokenCount, 3);
 });
 

@@ -2,7 +2,7 @@
 // answers (whole and streamed) into output items and events.
 import assert from "node:assert/strict";
 import { ApiError } from "../src/canonical/errors.ts";
-import type { ChatCompletion, ChatCompletionChunk } from "../src/canonical/types.ts";
+import type { ChatCompletionChunk } from "../src/canonical/types.ts";
 import { Logger } from "../src/operations/log.ts";
 import { ItemIds, newResponseId, responseOfItem } from "../src/frontends/responses/ids.ts";
 import { type ResponseContext, toResponse } from "../src/frontends/responses/response.ts";
@@ -11,6 +11,7 @@ import { itemsToMessages, toChatRequest } from "../src/frontends/responses/to_ch
 import { chatToolChoice, customInput } from "../src/frontends/responses/tools.ts";
 import type { ResponseObject } from "../src/frontends/responses/types.ts";
 import { validateResponsesRequest } from "../src/frontends/responses/validate.ts";
+import { completionOf } from "./completion_fixture.ts";
 
 const lines: string[] = [];
 const log = new Logger("debug", (line) => lines.push(line));
@@ -264,31 +265,10 @@ function context(custom: string[] = []): ResponseContext {
   };
 }
 
-function chatCompletion(message: Record<string, unknown>, finish = "stop"): ChatCompletion {
-  return {
-    id: "c",
-    object: "chat.completion",
-    created: 1,
-    model: "internlm/m",
-    choices: [{
-      index: 0,
-      message: { role: "assistant", content: null, ...message },
-      finish_reason: finish,
-    }],
-    usage: {
-      prompt_tokens: 5,
-      completion_tokens: 7,
-      total_tokens: 12,
-      prompt_tokens_details: { cached_tokens: 2 },
-      completion_tokens_details: { reasoning_tokens: 3 },
-    },
-  };
-}
-
 Deno.test("answer: reasoning, text and calls become items in order, with ids and call_ids", () => {
   const ctx = context(["apply_patch"]);
   const response = toResponse(
-    chatCompletion({
+    completionOf({
       reasoning_content: "hmm",
       content: "Here:",
       tool_calls: [
@@ -325,11 +305,11 @@ Deno.test("answer: reasoning, text and calls become items in order, with ids and
   assert.equal(last.call_id, `call_${last.id}`, "a call without an id gets one");
   assert.equal(responseOfItem(response.output[0].id), ctx.id, "item ids name their response");
   assert.deepEqual(response.usage, {
-    input_tokens: 5,
-    input_tokens_details: { cached_tokens: 2 },
+    input_tokens: 30,
+    input_tokens_details: { cached_tokens: 10 },
     output_tokens: 7,
     output_tokens_details: { reasoning_tokens: 3 },
-    total_tokens: 12,
+    total_tokens: 37,
   });
   assert.equal(response.output_text, undefined, "the SDKs compute it from a JSON response");
 });
@@ -341,7 +321,7 @@ Deno.test("answer: finish reasons length and content_filter make the response in
       "content_filter",
     ]]
   ) {
-    const response = toResponse(chatCompletion({ content: "cut" }, finish), context());
+    const response = toResponse(completionOf({ content: "cut" }, finish), context());
     assert.equal(response.status, "incomplete");
     assert.deepEqual(response.incomplete_details, { reason });
   }
@@ -461,7 +441,7 @@ Deno.test("whole answer after keep-alives: one response.created, numbered on fro
     onComplete: () => {},
   });
   let text = writer.keepAlive() + writer.keepAlive();
-  for (const frame of writer.completionEvents!(chatCompletion({ content: "late" }))) text += frame;
+  for (const frame of writer.completionEvents!(completionOf({ content: "late" }))) text += frame;
   text += writer.end();
   const events = parse(text);
   events.forEach((e, i) => assert.equal(e.sequence_number, i));
