@@ -106,185 +106,181 @@ export interface FrontendCall {
   ): Promise<Asked>;
 }
 
+/** What a dialect reads from a 2xx answer: the model, the text, and an error event's message. */
+type Reading = Pick<Asked, "model" | "content" | "error">;
+
+/**
+ * How a dialect reads a 2xx answer: its JSON body (each reader names the shape it reads), or its
+ * stream's SSE data lines.
+ */
+interface Reader {
+  whole(body: unknown): Reading;
+  events(data: string[]): Reading;
+}
+
+/**
+ * POSTs `body` as JSON to `url` and reads the answer: a non-2xx one for its `error.message`
+ * (every dialect's error body has one), a 2xx one with `reader`.
+ */
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: Record<string, unknown>,
+  stream: boolean,
+  reader: Reader,
+): Promise<Asked> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) {
+    const error = await res.json();
+    return { status: res.status, headers: res.headers, error: error.error?.message };
+  }
+  const reading = stream
+    ? reader.events(parseSse(await res.text()).data)
+    : reader.whole(await res.json());
+  return { status: res.status, headers: res.headers, ...reading };
+}
+
 /** OpenAI chat completions. */
 const openaiChat: FrontendCall = {
   name: "openai_chat",
-  async ask(proxy, model, stream, extra = {}) {
-    const res = await fetch(`${proxy.baseUrl}/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model,
-        messages: [{ role: "user", content: "Hello!" }],
-        stream,
-        ...extra,
-      }),
-    });
-    if (!res.ok) {
-      const body = await res.json();
-      return { status: res.status, headers: res.headers, error: body.error?.message };
-    }
-    if (!stream) {
-      const body = await res.json();
-      return {
-        status: res.status,
-        headers: res.headers,
+  ask(proxy, model, stream, extra = {}) {
+    const body = { model, messages: [{ role: "user", content: "Hello!" }], stream, ...extra };
+    return post(`${proxy.baseUrl}/chat/completions`, {}, body, stream, {
+      whole: (body: { model: string; choices: { message: { content: string } }[] }) => ({
         model: body.model,
         content: body.choices[0].message.content,
-      };
-    }
-    const data = parseSse(await res.text()).data;
-    const events = data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d));
-    const errorEvent = events.find((e) => e.error);
-    const chunks = events.filter((e) => !e.error);
-    const models = new Set(chunks.map((c) => c.model));
-    assert.ok(models.size <= 1, `chunks disagree on the model: ${[...models]}`);
-    return {
-      status: res.status,
-      headers: res.headers,
-      model: chunks[0]?.model,
-      content: chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""),
-      error: errorEvent?.error?.message,
-    };
+      }),
+      events(data) {
+        const events = data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d));
+        const chunks = events.filter((e) => !e.error);
+        const models = new Set(chunks.map((c) => c.model));
+        assert.ok(models.size <= 1, `chunks disagree on the model: ${[...models]}`);
+        return {
+          model: chunks[0]?.model,
+          content: chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""),
+          error: events.find((e) => e.error)?.error?.message,
+        };
+      },
+    });
   },
 };
 
 /** Anthropic Messages. */
 const anthropicMessages: FrontendCall = {
   name: "anthropic",
-  async ask(proxy, model, stream, extra = {}) {
-    const res = await fetch(`${proxy.origin}/v1/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
-      body: JSON.stringify({
-        model,
-        max_tokens: 256,
-        messages: [{ role: "user", content: "Hello!" }],
-        stream,
-        ...extra,
-      }),
-    });
-    if (!res.ok) {
-      const body = await res.json();
-      return { status: res.status, headers: res.headers, error: body.error?.message };
-    }
-    if (!stream) {
-      const body = await res.json();
-      const text = body.content.filter((b: { type: string }) => b.type === "text");
-      return {
-        status: res.status,
-        headers: res.headers,
-        model: body.model,
-        content: text.map((b: { text: string }) => b.text).join(""),
-      };
-    }
-    const events = parseSse(await res.text()).data.map((d) => JSON.parse(d));
-    const start = events.find((e) => e.type === "message_start");
-    const text = events.filter((e) =>
-      e.type === "content_block_delta" && e.delta.type === "text_delta"
-    );
-    return {
-      status: res.status,
-      headers: res.headers,
-      model: start?.message?.model,
-      content: text.map((e) => e.delta.text).join(""),
-      error: events.find((e) => e.type === "error")?.error?.message,
+  ask(proxy, model, stream, extra = {}) {
+    const body = {
+      model,
+      max_tokens: 256,
+      messages: [{ role: "user", content: "Hello!" }],
+      stream,
+      ...extra,
     };
+    const headers = { "anthropic-version": "2023-06-01" };
+    return post(`${proxy.origin}/v1/messages`, headers, body, stream, {
+      whole(body: { model: string; content: { type: string; text?: string }[] }) {
+        const text = body.content.filter((b) => b.type === "text");
+        return { model: body.model, content: text.map((b) => b.text).join("") };
+      },
+      events(data) {
+        const events = data.map((d) => JSON.parse(d));
+        const text = events.filter((e) =>
+          e.type === "content_block_delta" && e.delta.type === "text_delta"
+        );
+        return {
+          model: events.find((e) => e.type === "message_start")?.message?.model,
+          content: text.map((e) => e.delta.text).join(""),
+          error: events.find((e) => e.type === "error")?.error?.message,
+        };
+      },
+    });
   },
 };
+
+/** A Responses response, as far as the tests read it. */
+type ResponsesAnswer = {
+  model?: string;
+  output?: Array<{ type: string; content?: { text: string }[] }>;
+};
+
+/** The text of a Responses response's message items. */
+const responseText = (response: ResponsesAnswer) =>
+  (response.output ?? []).filter((i) => i.type === "message")
+    .flatMap((i) => i.content ?? []).map((c) => c.text).join("");
 
 /** OpenAI Responses (a chat-style `messages` extra becomes `input`). */
 const openaiResponses: FrontendCall = {
   name: "responses",
-  async ask(proxy, model, stream, extra = {}) {
+  ask(proxy, model, stream, extra = {}) {
     const { messages, max_tokens, ...rest } = extra as Record<string, unknown>;
-    const res = await fetch(`${proxy.baseUrl}/responses`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model,
-        input: messages ?? "Hello!",
-        stream,
-        ...(max_tokens === undefined ? {} : { max_output_tokens: max_tokens }),
-        ...rest,
-      }),
-    });
-    if (!res.ok) {
-      const body = await res.json();
-      return { status: res.status, headers: res.headers, error: body.error?.message };
-    }
-    const text = (response: { output?: Array<{ type: string; content?: { text: string }[] }> }) =>
-      (response.output ?? []).filter((i) => i.type === "message")
-        .flatMap((i) => i.content ?? []).map((c) => c.text).join("");
-    if (!stream) {
-      const body = await res.json();
-      return { status: res.status, headers: res.headers, model: body.model, content: text(body) };
-    }
-    const events = parseSse(await res.text()).data.map((d) => JSON.parse(d));
-    const done = events.find((e) => e.type === "response.completed");
-    const failed = events.find((e) => e.type === "response.failed");
-    return {
-      status: res.status,
-      headers: res.headers,
-      model: done?.response?.model,
-      content: done ? text(done.response) : "",
-      error: failed?.response?.error?.message,
+    const body = {
+      model,
+      input: messages ?? "Hello!",
+      stream,
+      ...(max_tokens === undefined ? {} : { max_output_tokens: max_tokens }),
+      ...rest,
     };
+    return post(`${proxy.baseUrl}/responses`, {}, body, stream, {
+      whole: (body: ResponsesAnswer) => ({ model: body.model, content: responseText(body) }),
+      events(data) {
+        const events = data.map((d) => JSON.parse(d));
+        const done = events.find((e) => e.type === "response.completed");
+        return {
+          model: done?.response?.model,
+          content: done ? responseText(done.response) : "",
+          error: events.find((e) => e.type === "response.failed")?.response?.error?.message,
+        };
+      },
+    });
   },
 };
+
+/** A Gemini answer, as far as the tests read it. */
+type GeminiAnswer = {
+  modelVersion?: string;
+  error?: { message: string };
+  candidates?: { content?: { parts?: { text?: string; thought?: boolean }[] } }[];
+};
+
+/** The text of a Gemini answer's first candidate, thoughts left out. */
+const geminiText = (a: GeminiAnswer) =>
+  (a.candidates?.[0]?.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "")
+    .join("");
 
 /** Gemini generateContent (chat-style `messages`, `tools`, `max_tokens` extras translated). */
 const geminiGenerate: FrontendCall = {
   name: "gemini",
-  async ask(proxy, model, stream, extra = {}) {
+  ask(proxy, model, stream, extra = {}) {
     const { messages, max_tokens, tools, ...rest } = extra as Record<string, unknown>;
     const contents = (messages as { role: string; content: unknown }[] | undefined)?.map((m) => ({
       role: m.role === "assistant" ? "model" : "user",
       parts: typeof m.content === "string" ? [{ text: m.content }] : m.content,
     })) ?? [{ role: "user", parts: [{ text: "Hello!" }] }];
     const method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
-    const res = await fetch(`${proxy.origin}/v1beta/models/${model}:${method}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        contents,
-        ...(tools === undefined ? {} : { tools }),
-        ...(max_tokens === undefined ? {} : { generationConfig: { maxOutputTokens: max_tokens } }),
-        ...rest,
-      }),
+    const body = {
+      contents,
+      ...(tools === undefined ? {} : { tools }),
+      ...(max_tokens === undefined ? {} : { generationConfig: { maxOutputTokens: max_tokens } }),
+      ...rest,
+    };
+    return post(`${proxy.origin}/v1beta/models/${model}:${method}`, {}, body, stream, {
+      whole: (body: GeminiAnswer) => ({ model: body.modelVersion, content: geminiText(body) }),
+      events(data) {
+        const events: GeminiAnswer[] = data.map((d) => JSON.parse(d));
+        const answers = events.filter((e) => !e.error);
+        const models = new Set(answers.map((e) => e.modelVersion));
+        assert.ok(models.size <= 1, `events disagree on the model: ${[...models]}`);
+        return {
+          model: answers[0]?.modelVersion,
+          content: answers.map(geminiText).join(""),
+          error: events.find((e) => e.error)?.error?.message,
+        };
+      },
     });
-    if (!res.ok) {
-      const body = await res.json();
-      return { status: res.status, headers: res.headers, error: body.error?.message };
-    }
-    type Answer = {
-      modelVersion?: string;
-      error?: { message: string };
-      candidates?: { content?: { parts?: { text?: string; thought?: boolean }[] } }[];
-    };
-    const text = (a: Answer) =>
-      (a.candidates?.[0]?.content?.parts ?? []).filter((p) => !p.thought).map((p) => p.text ?? "")
-        .join("");
-    if (!stream) {
-      const body: Answer = await res.json();
-      return {
-        status: res.status,
-        headers: res.headers,
-        model: body.modelVersion,
-        content: text(body),
-      };
-    }
-    const events: Answer[] = parseSse(await res.text()).data.map((d) => JSON.parse(d));
-    const answers = events.filter((e) => !e.error);
-    const models = new Set(answers.map((e) => e.modelVersion));
-    assert.ok(models.size <= 1, `events disagree on the model: ${[...models]}`);
-    return {
-      status: res.status,
-      headers: res.headers,
-      model: answers[0]?.modelVersion,
-      content: answers.map(text).join(""),
-      error: events.find((e) => e.error)?.error?.message,
-    };
   },
 };
 
