@@ -12,17 +12,8 @@
 // folder it installs `@opencode-ai/plugin` from npm in the background, unless the folder's
 // node_modules exists and its package-lock.json already lists that package. The test seeds both
 // (opencode loads nothing from there unless the folder has plugins or tools of its own).
-import { AGENT_CLIS, agentCli } from "./agent_cli.ts";
-import { runLoopbackOnly } from "./loopback_run.ts";
-import {
-  assertWroteAFile,
-  CONTENT,
-  inWorkspace,
-  withSessionProxy,
-  writesAFile,
-} from "./write_file_session.ts";
-
-const CLIENT_KEY = "client-key-opencode";
+import { AGENT_CLIS } from "./agent_cli.ts";
+import { type AgentSession, agentWritesAFile, CONTENT } from "./write_file_session.ts";
 
 /** An AI SDK provider package opencode bundles, and where on the proxy it is pointed. */
 interface Mode {
@@ -67,38 +58,31 @@ function opencodeJson(origin: string, mode: Mode, model: string): string {
   );
 }
 
-async function opencodeWritesAFile(mode: Mode, live: boolean, model = "intern-s1"): Promise<void> {
-  const opencode = await agentCli(AGENT_CLIS.opencode);
-  const tool = { name: "write", args: (path: string) => ({ filePath: path, content: CONTENT }) };
-  await inWorkspace("llm-proxy-opencode-", async ({ home, cwd, file }) => {
-    const config = `${home}/.config/opencode`;
-    await Deno.mkdir(`${config}/node_modules`, { recursive: true });
-    await Deno.writeTextFile(
-      `${config}/package-lock.json`,
-      JSON.stringify({
-        lockfileVersion: 3,
-        packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } },
-      }),
-    );
-    const env = { LLM_PROXY_API_KEYS: CLIENT_KEY };
-    await withSessionProxy(writesAFile(tool, file, 300), live, env, async (ctx) => {
-      const json = opencodeJson(ctx.proxy.origin, mode, model);
-      await Deno.writeTextFile(`${config}/opencode.json`, json);
-      const run = await runLoopbackOnly(opencode, ["run", "Create hello.txt saying hello."], {
-        cwd,
-        home,
-        timeoutMs: 240_000,
-        env: {
-          PROXY_CLIENT_KEY: CLIENT_KEY,
-          XDG_STATE_HOME: `${home}/.local/state`,
-          OPENCODE_DISABLE_MODELS_FETCH: "1",
-          OPENCODE_DISABLE_AUTOUPDATE: "1",
-          OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
-        },
-      });
-      await assertWroteAFile(run, ctx, { file, tool: tool.name, live, ...mode });
-    });
-  });
+/** opencode, configured for `mode` and `model`. */
+function opencode(mode: Mode, model = "intern-s1"): AgentSession {
+  return {
+    cli: AGENT_CLIS.opencode,
+    tool: { name: "write", args: (path) => ({ filePath: path, content: CONTENT }) },
+    args: ["run"],
+    async configure({ home }, origin) {
+      const config = `${home}/.config/opencode`;
+      await Deno.mkdir(`${config}/node_modules`, { recursive: true });
+      await Deno.writeTextFile(
+        `${config}/package-lock.json`,
+        JSON.stringify({
+          lockfileVersion: 3,
+          packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } },
+        }),
+      );
+      await Deno.writeTextFile(`${config}/opencode.json`, opencodeJson(origin, mode, model));
+    },
+    env: ({ home }) => ({
+      XDG_STATE_HOME: `${home}/.local/state`,
+      OPENCODE_DISABLE_MODELS_FETCH: "1",
+      OPENCODE_DISABLE_AUTOUPDATE: "1",
+      OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
+    }),
+  };
 }
 
 // The first run installs opencode from npm; its process may outlive what the sanitizers see.
@@ -116,11 +100,16 @@ for (const [name, mode] of MODES) {
     ...cli,
     name: `opencode run: ${name}, write tool call, final answer`,
     // The chat provider also names the backend in the model id, as a user may.
-    fn: () => opencodeWritesAFile(mode, false, mode === CHAT ? "internlm/intern-s1" : undefined),
+    fn: () =>
+      agentWritesAFile(
+        opencode(mode, mode === CHAT ? "internlm/intern-s1" : undefined),
+        mode,
+        false,
+      ),
   });
   Deno.test({
     ...cli,
     name: `opencode run: ${name}, from a streaming upstream relayed chunk by chunk`,
-    fn: () => opencodeWritesAFile(mode, true),
+    fn: () => agentWritesAFile(opencode(mode), mode, true),
   });
 }

@@ -5,17 +5,8 @@
 // then with a final text. The file must be on disk, the answer on stdout, every request answered
 // by the dialect's front end, and pi must reach nothing but loopback (checked with strace where
 // there is one): PI_OFFLINE turns off its start-up update checks and install telemetry.
-import { AGENT_CLIS, agentCli } from "./agent_cli.ts";
-import { runLoopbackOnly } from "./loopback_run.ts";
-import {
-  assertWroteAFile,
-  CONTENT,
-  inWorkspace,
-  withSessionProxy,
-  writesAFile,
-} from "./write_file_session.ts";
-
-const CLIENT_KEY = "client-key-pi";
+import { AGENT_CLIS } from "./agent_cli.ts";
+import { type AgentSession, agentWritesAFile, CONTENT } from "./write_file_session.ts";
 
 /** A pi provider API, where on the proxy it is pointed, and the front end that answers it. */
 interface Mode {
@@ -53,25 +44,20 @@ const SETTINGS = JSON.stringify({
   quietStartup: true,
 });
 
-async function piWritesAFile(mode: Mode, live: boolean): Promise<void> {
-  const pi = await agentCli(AGENT_CLIS.pi);
-  const tool = { name: "write", args: (path: string) => ({ path, content: CONTENT }) };
-  await inWorkspace("llm-proxy-pi-", async ({ home, cwd, file }) => {
-    const agentDir = `${home}/.pi/agent`;
-    await Deno.mkdir(agentDir, { recursive: true });
-    await Deno.writeTextFile(`${agentDir}/settings.json`, SETTINGS);
-    const env = { LLM_PROXY_API_KEYS: CLIENT_KEY };
-    await withSessionProxy(writesAFile(tool, file, 300), live, env, async (ctx) => {
-      await Deno.writeTextFile(`${agentDir}/models.json`, modelsJson(ctx.proxy.origin, mode));
-      const run = await runLoopbackOnly(pi, ["-p", "Create hello.txt saying hello."], {
-        cwd,
-        home,
-        timeoutMs: 240_000,
-        env: { PROXY_CLIENT_KEY: CLIENT_KEY, PI_OFFLINE: "1", PI_TELEMETRY: "0" },
-      });
-      await assertWroteAFile(run, ctx, { file, tool: tool.name, live, ...mode });
-    });
-  });
+/** pi, configured for `mode`. */
+function pi(mode: Mode): AgentSession {
+  return {
+    cli: AGENT_CLIS.pi,
+    tool: { name: "write", args: (path) => ({ path, content: CONTENT }) },
+    args: ["-p"],
+    async configure({ home }, origin) {
+      const agentDir = `${home}/.pi/agent`;
+      await Deno.mkdir(agentDir, { recursive: true });
+      await Deno.writeTextFile(`${agentDir}/settings.json`, SETTINGS);
+      await Deno.writeTextFile(`${agentDir}/models.json`, modelsJson(origin, mode));
+    },
+    env: () => ({ PI_OFFLINE: "1", PI_TELEMETRY: "0" }),
+  };
 }
 
 // The first run installs pi from npm; its process may outlive what the sanitizers see.
@@ -89,11 +75,11 @@ for (const mode of MODES) {
   Deno.test({
     ...cli,
     name: `pi -p: ${mode.api}, write tool call, final answer`,
-    fn: () => piWritesAFile(mode, false),
+    fn: () => agentWritesAFile(pi(mode), mode, false),
   });
   Deno.test({
     ...cli,
     name: `pi -p: ${mode.api}, from a streaming upstream relayed chunk by chunk`,
-    fn: () => piWritesAFile(mode, true),
+    fn: () => agentWritesAFile(pi(mode), mode, true),
   });
 }

@@ -1,13 +1,14 @@
 /**
  * The tool-using session the opencode and pi end-to-end tests run through the proxy: a fake
  * InternLM that answers the agent's prompt with a call of the agent's own file-writing tool, then,
- * once the tool's result comes back, with a final text; and the checks of such a run.
+ * once the tool's result comes back, with a final text; the run of the agent in a fresh workspace;
+ * and the checks of such a run. Each agent's test gives only how the agent is configured and run.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { assertAgentWrote, runContext } from "./agent_cli.ts";
+import { type AgentCli, agentCli, assertAgentWrote, runContext } from "./agent_cli.ts";
 import {
   completion,
   type FakeUpstream,
@@ -15,7 +16,7 @@ import {
   type Reply,
 } from "./fake_upstream.ts";
 import { slowly, sseData } from "./fake_stream.ts";
-import type { LoopbackRun } from "./loopback_run.ts";
+import { type LoopbackRun, runLoopbackOnly } from "./loopback_run.ts";
 import { type TestProxy, withProxy, withStreamingUpstream } from "./proxy.ts";
 
 /** What the file must hold at the end. */
@@ -42,7 +43,7 @@ export interface Workspace {
  * await inWorkspace("llm-proxy-pi-", async ({ home, cwd, file }) => {});
  * ```
  */
-export async function inWorkspace(
+async function inWorkspace(
   prefix: string,
   fn: (workspace: Workspace) => Promise<void>,
 ): Promise<void> {
@@ -57,7 +58,7 @@ export async function inWorkspace(
 }
 
 /** The proxy and its fake upstream, as {@link withSessionProxy} gives them. */
-export type SessionContext = { up: FakeUpstream; proxy: TestProxy };
+type SessionContext = { up: FakeUpstream; proxy: TestProxy };
 
 /**
  * Runs `fn` against a proxy with client keys `env.LLM_PROXY_API_KEYS` and keep-alives every 50 ms
@@ -69,7 +70,7 @@ export type SessionContext = { up: FakeUpstream; proxy: TestProxy };
  * await withSessionProxy(writesAFile(tool, file, 300), false, { LLM_PROXY_API_KEYS: "k" }, fn);
  * ```
  */
-export function withSessionProxy(
+function withSessionProxy(
   responder: (req: RecordedRequest) => Reply,
   live: boolean,
   env: Record<string, string>,
@@ -103,7 +104,7 @@ type Tool = { function?: { name?: string } };
  * await withProxy(writesAFile({ name: "write", args: (f) => ({ path: f, content: CONTENT }) }, file), …);
  * ```
  */
-export function writesAFile(
+function writesAFile(
   tool: WriteTool,
   file: string,
   delayMs = 0,
@@ -196,7 +197,7 @@ function streamed(reply: Reply): Reply {
  * await assertWroteAFile(run, { up, proxy }, { file, tool: "write", frontend: "anthropic" });
  * ```
  */
-export async function assertWroteAFile(
+async function assertWroteAFile(
   run: LoopbackRun,
   ctx: SessionContext,
   expect: { file: string; tool: string; frontend: string; keepsCallId?: boolean; live: boolean },
@@ -235,4 +236,52 @@ export async function assertWroteAFile(
 
 function isResult(m: Message): boolean {
   return m.role === "tool";
+}
+
+/** One agent's part of an {@link agentWritesAFile} session: how it is configured and run. */
+export interface AgentSession {
+  cli: AgentCli;
+  tool: WriteTool;
+  /** The arguments before the prompt (`["run"]`, `["-p"]`). */
+  args: string[];
+  /**
+   * Writes the agent's configuration into the workspace, pointed at the proxy's `origin` with the
+   * client key in the variable `PROXY_CLIENT_KEY`.
+   */
+  configure(workspace: Workspace, origin: string): Promise<void>;
+  /** The agent's own environment variables (what keeps it offline, say). */
+  env(workspace: Workspace): Record<string, string>;
+}
+
+/**
+ * Runs the agent once in a fresh workspace, against a {@link withSessionProxy} proxy in front of
+ * the {@link writesAFile} fake, and checks the run with {@link assertWroteAFile}: `expect` names
+ * the front end that must answer and whether the call id comes back.
+ *
+ * @example
+ * ```ts
+ * await agentWritesAFile(pi, { frontend: "anthropic" }, false);
+ * ```
+ */
+export async function agentWritesAFile(
+  agent: AgentSession,
+  expect: { frontend: string; keepsCallId?: boolean },
+  live: boolean,
+): Promise<void> {
+  const bin = await agentCli(agent.cli);
+  const clientKey = `client-key-${agent.cli.bin}`;
+  await inWorkspace(`llm-proxy-${agent.cli.bin}-`, async (workspace) => {
+    const { home, cwd, file } = workspace;
+    const env = { LLM_PROXY_API_KEYS: clientKey };
+    await withSessionProxy(writesAFile(agent.tool, file, 300), live, env, async (ctx) => {
+      await agent.configure(workspace, ctx.proxy.origin);
+      const run = await runLoopbackOnly(bin, [...agent.args, "Create hello.txt saying hello."], {
+        cwd,
+        home,
+        timeoutMs: 240_000,
+        env: { PROXY_CLIENT_KEY: clientKey, ...agent.env(workspace) },
+      });
+      await assertWroteAFile(run, ctx, { file, tool: agent.tool.name, live, ...expect });
+    });
+  });
 }
