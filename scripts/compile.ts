@@ -59,7 +59,15 @@ async function denoDir(): Promise<string> {
   return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
 }
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether anything is at `path` (the tests' agent installs ask too).
+ *
+ * @example
+ * ```ts
+ * if (!(await exists(binary))) throw new Error("not built");
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;

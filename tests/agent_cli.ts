@@ -6,6 +6,7 @@
  * @module
  */
 
+import { exists } from "../scripts/compile.ts";
 import { childEnv } from "./subprocess.ts";
 
 /** The agent CLIs the tests drive, pinned. */
@@ -59,12 +60,35 @@ export async function agentCli(cli: AgentCli): Promise<string> {
   return bin;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Where a run happens: a fresh home, the project folder, and the file the agent must write. */
+export interface Workspace {
+  home: string;
+  cwd: string;
+  file: string;
+}
+
+/**
+ * Runs `fn` in a fresh temporary {@link Workspace} (`prefix` names it; its home and project
+ * folder exist, the file not yet), removed afterwards.
+ *
+ * @example
+ * ```ts
+ * await inWorkspace("llm-proxy-pi-", async ({ home, cwd, file }) => {});
+ * ```
+ */
+export async function inWorkspace(
+  prefix: string,
+  fn: (workspace: Workspace) => Promise<void>,
+): Promise<void> {
+  const work = await Deno.makeTempDir({ prefix });
+  const home = `${work}/home`;
+  const cwd = `${work}/project`;
+  await Deno.mkdir(home);
+  await Deno.mkdir(cwd);
   try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
+    await fn({ home, cwd, file: `${cwd}/hello.txt` });
+  } finally {
+    await Deno.remove(work, { recursive: true });
   }
 }
 

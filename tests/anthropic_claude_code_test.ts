@@ -4,47 +4,27 @@
 // disk and the final answer on stdout, and every request the CLI made must have found its route
 // (its start-up calls included).
 import assert from "node:assert/strict";
-import { AGENT_CLIS, agentCli, runAgent } from "./agent_cli.ts";
-import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
+import {
+  AGENT_CLIS,
+  agentCli,
+  assertAgentWrote,
+  inWorkspace,
+  runAgent,
+  runContext,
+} from "./agent_cli.ts";
 import { type StartOptions, withProxy } from "./proxy.ts";
+import { CONTENT, FINAL, writesAFile } from "./write_file_session.ts";
 
-const FINAL = "Done: hello.txt now greets the proxy.";
-const CONTENT = "hello from llm-proxy\n";
-
-/** The fake InternLM: Write once, then the final answer; any other call gets "ok". */
-function internlm(file: string): (req: RecordedRequest) => Reply {
-  return (req) => {
-    const messages = (req.body?.messages ?? []) as Array<Record<string, unknown>>;
-    const tools = (req.body?.tools ?? []) as Array<{ function?: { name?: string } }>;
-    if (messages.some((m) => m.role === "tool")) return completion(FINAL);
-    if (!tools.some((t) => t.function?.name === "Write")) return completion("ok");
-    return completion(null, {
-      reasoning_content: "The user wants a file; the Write tool makes it.",
-      tool_calls: [{
-        id: "call_write_1",
-        type: "function",
-        function: {
-          name: "Write",
-          arguments: JSON.stringify({ file_path: file, content: CONTENT }),
-        },
-      }],
-    });
-  };
-}
+/** Claude Code's file-writing tool. */
+const WRITE = { name: "Write", args: (path: string) => ({ file_path: path, content: CONTENT }) };
 
 async function claudeWritesAFile(
   env: Record<string, string>,
   proxyOptions: StartOptions,
 ): Promise<void> {
   const claude = await agentCli(AGENT_CLIS.claude);
-  const work = await Deno.makeTempDir({ prefix: "llm-proxy-claude-" });
-  const home = `${work}/home`;
-  const cwd = `${work}/project`;
-  await Deno.mkdir(home, { recursive: true });
-  await Deno.mkdir(cwd, { recursive: true });
-  const file = `${cwd}/hello.txt`;
-  try {
-    await withProxy(internlm(file), async ({ up, proxy }) => {
+  await inWorkspace("llm-proxy-claude-", async ({ home, cwd, file }) => {
+    await withProxy(writesAFile(WRITE, file), async ({ up, proxy }) => {
       const run = await runAgent(
         claude,
         ["-p", "Create hello.txt saying hello.", "--dangerously-skip-permissions"],
@@ -63,12 +43,8 @@ async function claudeWritesAFile(
           },
         },
       );
-      const requests = proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
-      const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
-        `requests the proxy answered:\n${requests.join("\n")}`;
-      assert.equal(run.code, 0, context);
-      assert.equal(await Deno.readTextFile(file).catch(() => "(no file)"), CONTENT, context);
-      assert.ok(run.stdout.includes(FINAL), context);
+      const { requests, context } = runContext(run, proxy.logs);
+      await assertAgentWrote(run, file, CONTENT, FINAL, context);
       const calls = up.chatRequests();
       assert.equal(calls.length, 2, context);
       // The model Claude Code asked for (claude-…) became the forced or mapped one.
@@ -76,9 +52,7 @@ async function claudeWritesAFile(
       const unanswered = requests.filter((l) => / 4\d\d /.test(l));
       assert.deepEqual(unanswered, [], `Claude Code called routes the proxy lacks:\n${context}`);
     }, proxyOptions);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  });
 }
 
 // The first run installs Claude Code from npm; its process may outlive what the sanitizers see.

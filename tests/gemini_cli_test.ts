@@ -8,7 +8,15 @@
 // upstream thinks (an SSE comment there breaks the CLI's stream parser), and an error after the
 // stream started, which the CLI must report with its status.
 import assert from "node:assert/strict";
-import { AGENT_CLIS, agentCli, type AgentRun, runAgent } from "./agent_cli.ts";
+import {
+  AGENT_CLIS,
+  agentCli,
+  type AgentRun,
+  assertAgentWrote,
+  inWorkspace,
+  runAgent,
+  runContext,
+} from "./agent_cli.ts";
 import {
   completion,
   type FakeUpstream,
@@ -17,24 +25,25 @@ import {
   type Reply,
 } from "./fake_upstream.ts";
 import { type StartOptions, type TestProxy, withProxy } from "./proxy.ts";
+import { CALL_ID, CONTENT, FINAL, writesAFile } from "./write_file_session.ts";
 
-const FINAL = "Done: hello.txt now greets the proxy.";
-const CONTENT = "hello from llm-proxy\n";
+/** Gemini CLI's file-writing tool. */
+const WRITE_FILE = {
+  name: "write_file",
+  args: (path: string) => ({ file_path: path, content: CONTENT }),
+};
 
 /**
- * The fake InternLM: the router's JSON, then write_file, then the final answer, each after
- * `delayMs` (thinking time).
+ * The fake InternLM, each answer after `delayMs` (thinking time): the router's JSON for a JSON-mode
+ * request, else the {@link writesAFile} session (write_file, then the final answer).
  */
 function internlm(file: string, delayMs: number): (req: RecordedRequest) => Reply {
-  return (req) => ({ ...answer(req, file), delayMs });
-}
-
-function answer(req: RecordedRequest, file: string): Reply {
-  const body = req.body ?? {};
-  const messages = (body.messages ?? []) as Array<Record<string, unknown>>;
-  const tools = (body.tools ?? []) as Array<{ function?: { name?: string } }>;
-  const format = body.response_format as { type?: string; json_schema?: { schema?: unknown } };
-  if (format?.type === "json_schema") {
+  const session = writesAFile(WRITE_FILE, file, delayMs);
+  return (req) => {
+    const format = req.body?.response_format as
+      | { type?: string; json_schema?: { schema?: unknown } }
+      | undefined;
+    if (format?.type !== "json_schema") return session(req);
     // Answer in whatever schema the CLI's model router sent, with every required field.
     const schema = format.json_schema?.schema as {
       properties?: Record<string, { type?: string }>;
@@ -43,56 +52,39 @@ function answer(req: RecordedRequest, file: string): Reply {
     for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
       json[name] = prop.type === "integer" || prop.type === "number" ? 20 : "simple task";
     }
-    return completion(JSON.stringify(json));
-  }
-  if (messages.some((m) => m.role === "tool")) return completion(FINAL);
-  if (!tools.some((t) => t.function?.name === "write_file")) return completion("ok");
-  return completion(null, {
-    reasoning_content: "The user wants a file; write_file makes it.",
-    tool_calls: [{
-      id: "call_write_1",
-      type: "function",
-      function: {
-        name: "write_file",
-        arguments: JSON.stringify({ file_path: file, content: CONTENT }),
-      },
-    }],
-  });
+    return completion(JSON.stringify(json), { delayMs });
+  };
 }
 
 /** A run of `gemini -p <prompt> --yolo` in a fresh home and folder, against a proxy. */
 interface GeminiRun {
   run: AgentRun;
-  cwd: string;
+  file: string;
   /** The request lines of the proxy's log, and the run's output, for failure messages. */
   requests: string[];
   context: string;
 }
 
-/** Runs Gemini CLI in a fresh home and project folder; `check` sees the run, then both go. */
+/** Runs Gemini CLI in a fresh workspace; `check` sees the run, then both go. */
 async function withGeminiRun(
-  responder: (cwd: string) => (req: RecordedRequest) => Reply,
+  responder: (file: string) => (req: RecordedRequest) => Reply,
   proxyOptions: StartOptions,
   check: (run: GeminiRun, ctx: { up: FakeUpstream; proxy: TestProxy }) => Promise<void>,
 ): Promise<void> {
   const gemini = await agentCli(AGENT_CLIS.gemini);
-  const work = await Deno.makeTempDir({ prefix: "llm-proxy-gemini-" });
-  const home = `${work}/home`;
-  const cwd = `${work}/project`;
-  await Deno.mkdir(`${home}/.gemini`, { recursive: true });
-  await Deno.mkdir(cwd, { recursive: true });
-  await Deno.mkdir(`${work}/tmp`);
-  await Deno.writeTextFile(
-    `${home}/.gemini/settings.json`,
-    JSON.stringify({
-      security: { auth: { selectedType: "gemini-api-key" } },
-      telemetry: { enabled: false },
-      privacy: { usageStatisticsEnabled: false },
-      general: { disableAutoUpdate: true, disableUpdateNag: true },
-    }),
-  );
-  try {
-    await withProxy(responder(cwd), async (ctx) => {
+  await inWorkspace("llm-proxy-gemini-", async ({ home, cwd, file }) => {
+    await Deno.mkdir(`${home}/.gemini`);
+    await Deno.mkdir(`${home}/tmp`);
+    await Deno.writeTextFile(
+      `${home}/.gemini/settings.json`,
+      JSON.stringify({
+        security: { auth: { selectedType: "gemini-api-key" } },
+        telemetry: { enabled: false },
+        privacy: { usageStatisticsEnabled: false },
+        general: { disableAutoUpdate: true, disableUpdateNag: true },
+      }),
+    );
+    await withProxy(responder(file), async (ctx) => {
       const run = await runAgent(gemini, ["-p", "Create hello.txt saying hello.", "--yolo"], {
         cwd,
         home,
@@ -104,31 +96,21 @@ async function withGeminiRun(
           // Headless runs refuse an untrusted folder; this one is the test's own.
           GEMINI_CLI_TRUST_WORKSPACE: "true",
           // Its error reports go to the temporary folder: this run's, removed after.
-          TMPDIR: `${work}/tmp`,
+          TMPDIR: `${home}/tmp`,
         },
       });
-      const requests = ctx.proxy.logs.filter((l) => / (GET|HEAD|POST|PUT|DELETE) \//.test(l));
-      const context = `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\n` +
-        `requests the proxy answered:\n${requests.join("\n")}`;
-      await check({ run, cwd, requests, context }, ctx);
+      const { requests, context } = runContext(run, ctx.proxy.logs);
+      await check({ run, file, requests, context }, ctx);
     }, proxyOptions);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  });
 }
 
 function geminiWritesAFile(proxyOptions: StartOptions, delayMs = 0): Promise<void> {
   return withGeminiRun(
-    (cwd) => internlm(`${cwd}/hello.txt`, delayMs),
+    (file) => internlm(file, delayMs),
     proxyOptions,
-    async ({ run, cwd, requests, context }, { up }) => {
-      assert.equal(run.code, 0, context);
-      assert.equal(
-        await Deno.readTextFile(`${cwd}/hello.txt`).catch(() => "(no file)"),
-        CONTENT,
-        context,
-      );
-      assert.ok(run.stdout.includes(FINAL), context);
+    async ({ run, file, requests, context }, { up }) => {
+      await assertAgentWrote(run, file, CONTENT, FINAL, context);
       assert.equal(run.stdout.split(FINAL).length, 2, `the answer was printed once:\n${context}`);
       const calls = up.chatRequests();
       const routed = calls.filter((c) => c.body?.response_format !== undefined);
@@ -140,7 +122,7 @@ function geminiWritesAFile(proxyOptions: StartOptions, delayMs = 0): Promise<voi
       // The function response was paired with the call InternLM made.
       const tool = (main[1].body?.messages as Array<Record<string, unknown>>)
         .find((m) => m.role === "tool");
-      assert.equal(tool?.tool_call_id, "call_write_1", context);
+      assert.equal(tool?.tool_call_id, CALL_ID, context);
       assert.ok(requests.every((l) => l.includes("frontend=gemini")), context);
       const unanswered = requests.filter((l) => / 40[45] /.test(l));
       assert.deepEqual(unanswered, [], `Gemini CLI called routes the proxy lacks:\n${context}`);

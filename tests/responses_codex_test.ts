@@ -8,7 +8,14 @@
 // --force-model (Codex then sends its tools as an `additional_tools` input item, in namespaces,
 // the freeform `exec` script tool first, which the fake uses: a custom tool round trip).
 import assert from "node:assert/strict";
-import { AGENT_CLIS, agentCli, assertAgentWrote, runAgent, runContext } from "./agent_cli.ts";
+import {
+  AGENT_CLIS,
+  agentCli,
+  assertAgentWrote,
+  inWorkspace,
+  runAgent,
+  runContext,
+} from "./agent_cli.ts";
 import { completion, type RecordedRequest, type Reply } from "./fake_upstream.ts";
 import { type StartOptions, withProxy } from "./proxy.ts";
 
@@ -75,14 +82,10 @@ async function codexCreatesAFile(
   proxyOptions: StartOptions,
 ): Promise<RecordedRequest[]> {
   const codex = await agentCli(AGENT_CLIS.codex);
-  const work = await Deno.makeTempDir({ prefix: "llm-proxy-codex-" });
-  const home = `${work}/home`;
-  const codexHome = `${home}/.codex`;
-  const cwd = `${work}/project`;
-  await Deno.mkdir(codexHome, { recursive: true });
-  await Deno.mkdir(cwd, { recursive: true });
   let calls: RecordedRequest[] = [];
-  try {
+  await inWorkspace("llm-proxy-codex-", async ({ home, cwd, file }) => {
+    const codexHome = `${home}/.codex`;
+    await Deno.mkdir(codexHome);
     await withProxy(internlm(tool), async ({ up, proxy }) => {
       await Deno.writeTextFile(`${codexHome}/config.toml`, configToml(proxy.baseUrl, model));
       const run = await runAgent(
@@ -105,7 +108,7 @@ async function codexCreatesAFile(
         },
       );
       const { requests, context } = runContext(run, proxy.logs);
-      await assertAgentWrote(run, `${cwd}/hello.txt`, CONTENT, FINAL, context);
+      await assertAgentWrote(run, file, CONTENT, FINAL, context);
       calls = up.chatRequests();
       assert.equal(calls.length, 2, `one call for the tool, one for the answer\n${context}`);
       const failed = requests.filter((l) => !/ 200 /.test(l));
@@ -117,9 +120,7 @@ async function codexCreatesAFile(
       const assistant = second.find((m) => m.role === "assistant");
       assert.equal(assistant?.reasoning_content, "A shell command creates the file.");
     }, proxyOptions);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  });
   return calls;
 }
 

@@ -1,14 +1,22 @@
 /**
- * The tool-using session the opencode and pi end-to-end tests run through the proxy: a fake
- * InternLM that answers the agent's prompt with a call of the agent's own file-writing tool, then,
- * once the tool's result comes back, with a final text; the run of the agent in a fresh workspace;
- * and the checks of such a run. Each agent's test gives only how the agent is configured and run.
+ * The tool-using session the agents' end-to-end tests run through the proxy: a fake InternLM that
+ * answers the agent's prompt with a call of the agent's own file-writing tool, then, once the
+ * tool's result comes back, with a final text (Claude Code and Gemini CLI use it on its own);
+ * and for opencode and pi, the whole run in a fresh workspace and its checks, each agent's test
+ * giving only how the agent is configured and run.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { type AgentCli, agentCli, assertAgentWrote, runContext } from "./agent_cli.ts";
+import {
+  type AgentCli,
+  agentCli,
+  assertAgentWrote,
+  inWorkspace,
+  runContext,
+  type Workspace,
+} from "./agent_cli.ts";
 import {
   completion,
   type FakeUpstream,
@@ -27,35 +35,6 @@ export const FINAL = "Done: hello.txt now greets the proxy.";
 export const REASONING = "The user wants a file; the write tool makes it.";
 /** The id of the tool call the fake makes; the tool result must come back with it. */
 export const CALL_ID = "call_write_1";
-
-/** Where a session runs: a fresh home, the project folder, and the file the agent must write. */
-export interface Workspace {
-  home: string;
-  cwd: string;
-  file: string;
-}
-
-/**
- * Runs `fn` in a fresh temporary {@link Workspace} (`prefix` names it), removed afterwards.
- *
- * @example
- * ```ts
- * await inWorkspace("llm-proxy-pi-", async ({ home, cwd, file }) => {});
- * ```
- */
-async function inWorkspace(
-  prefix: string,
-  fn: (workspace: Workspace) => Promise<void>,
-): Promise<void> {
-  const work = await Deno.makeTempDir({ prefix });
-  const cwd = `${work}/project`;
-  await Deno.mkdir(cwd);
-  try {
-    await fn({ home: `${work}/home`, cwd, file: `${cwd}/hello.txt` });
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
-}
 
 /** The proxy and its fake upstream, as {@link withSessionProxy} gives them. */
 type SessionContext = { up: FakeUpstream; proxy: TestProxy };
@@ -104,7 +83,7 @@ type Tool = { function?: { name?: string } };
  * await withProxy(writesAFile({ name: "write", args: (f) => ({ path: f, content: CONTENT }) }, file), …);
  * ```
  */
-function writesAFile(
+export function writesAFile(
   tool: WriteTool,
   file: string,
   delayMs = 0,
