@@ -301,8 +301,8 @@ Deno.test("retryAfterMs: missing or garbage → undefined", () => {
 
 Deno.test("later: runs once its time is up, never once cancelled", async () => {
   const ran: string[] = [];
-  later(20, () => ran.push("due"));
-  const cancel = later(20, () => ran.push("cancelled"));
+  later(20, { fire: () => ran.push("due") });
+  const cancel = later(20, { fire: () => ran.push("cancelled") });
   cancel();
   cancel();
   await new Promise((r) => setTimeout(r, 60));
@@ -379,20 +379,28 @@ Deno.test("utf8Length: the byte length TextEncoder gives, lone surrogates includ
   }
 });
 
-Deno.test("whenAborted: runs subscribers still in at the abort, once; at once if already aborted", () => {
+Deno.test("whenAborted: aborts the controllers still in at the abort, once, each with its reason; at once if already aborted", () => {
   const shared = new AbortController();
-  const calls: string[] = [];
-  const leaveA = whenAborted(shared.signal, () => calls.push("a"));
-  const leaveB = whenAborted(shared.signal, () => calls.push("b"));
-  whenAborted(shared.signal, () => calls.push("c"));
+  const [a, b, c, late] = [0, 1, 2, 3].map(() => new AbortController());
+  const reasons: string[] = [];
+  const reason = (name: string) => () => {
+    reasons.push(name);
+    return new Error(name);
+  };
+  const leaveA = whenAborted(shared.signal, a, reason("a"));
+  const leaveB = whenAborted(shared.signal, b, reason("b"));
+  whenAborted(shared.signal, c, reason("c"));
   leaveB();
   leaveB();
   shared.abort();
   shared.abort();
-  assert.deepEqual(calls, ["a", "c"]);
+  assert.deepEqual(reasons, ["a", "c"]);
+  assert.deepEqual([a, b, c].map((x) => x.signal.aborted), [true, false, true]);
+  assert.equal((c.signal.reason as Error).message, "c");
   leaveA();
-  whenAborted(shared.signal, () => calls.push("late"))();
-  assert.deepEqual(calls, ["a", "c", "late"]);
+  whenAborted(shared.signal, late, reason("late"))();
+  assert.deepEqual(reasons, ["a", "c", "late"]);
+  assert.equal(late.signal.aborted, true);
 });
 
 // ---- fetchFailure ----

@@ -295,6 +295,7 @@ export class OpenAICompatibleBackend implements Backend {
     // Charged to the key's `tpm` budget up front, corrected by the answer's usage.
     const tokens = this.#pacer.budget.tpm === undefined ? 0 : ctx.promptTokens?.() ?? 0;
     const queueUntil = Math.min(Date.now() + this.options.queueTimeoutMs, until);
+    // Unpaced, a key is picked at once: no promise to wait for.
     const nextKey = (skip: ReadonlySet<number>) =>
       this.#pacer.active
         ? this.#pacedLease({ tried: skip, model: request.model, tokens }, ctx.signal, queueUntil)
@@ -304,8 +305,9 @@ export class OpenAICompatibleBackend implements Backend {
       if (previous) (tried ??= new Set()).add(previous.index);
       // A retry after a 5xx or network error prefers a key not tried yet; once every key has
       // been, it goes to one that failed that way (with a single key: the same key again).
-      const lease = await nextKey(tried ?? NOTHING_TRIED) ??
-        (retrying ? await nextKey(refused ?? NOTHING_TRIED) : undefined);
+      let lease = nextKey(tried ?? NOTHING_TRIED);
+      if (lease instanceof Promise) lease = await lease;
+      if (!lease && retrying) lease = await nextKey(refused ?? NOTHING_TRIED);
       if (!lease) break;
       previous = lease;
       retrying = false;

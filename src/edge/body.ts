@@ -58,20 +58,22 @@ async function readCapped(
  * const bytes = await readCappedBody(await fetch(url), 32 * 1024 * 1024);
  * ```
  */
-export async function readCappedBody(
+export function readCappedBody(
   message: Request | Response,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  const declared = message.headers.get("content-length");
-  if (declared !== null && !message.headers.has("content-encoding")) {
+  // Not an async function: the usual body is the runtime's own promise, with no wrapper around it.
+  const { headers } = message;
+  const declared = headers.get("content-length");
+  if (declared !== null && !headers.has("content-encoding")) {
     const length = Number(declared);
     if (length > maxBytes) {
       message.body?.cancel().catch(() => {});
-      throw new BodyTooLarge(maxBytes);
+      return Promise.reject(new BodyTooLarge(maxBytes));
     }
-    if (Number.isSafeInteger(length)) return await message.bytes();
+    if (Number.isSafeInteger(length)) return message.bytes();
   }
-  return await readCapped(message.body, maxBytes);
+  return readCapped(message.body, maxBytes);
 }
 
 const fatal = new TextDecoder("utf-8", { fatal: true });

@@ -9,7 +9,7 @@
 
 import { ApiError, toApiError } from "../canonical/errors.ts";
 import type { Config } from "../config/config.ts";
-import type { Frontend } from "../frontends/frontend.ts";
+import type { Frontend, RouteContext } from "../frontends/frontend.ts";
 import { FRONTENDS } from "../frontends/registry.ts";
 import { openAIChat } from "../frontends/openai_chat/frontend.ts";
 import { operations } from "../operations/health.ts";
@@ -18,6 +18,7 @@ import type { ChatTrace } from "../pipeline/trace.ts";
 import { ClientAuth } from "./auth.ts";
 import { REQUEST_ID_HEADER, requestId } from "./request_id.ts";
 import { RouteTable } from "./routes.ts";
+import { plainPath } from "./path.ts";
 
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -54,8 +55,9 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   return async (request) => {
     const started = performance.now();
     metrics.requestStarted();
-    const url = new URL(request.url);
-    const path = url.pathname.replace(/\/+$/, "") || "/";
+    let parsed: URL | undefined;
+    const url = () => parsed ??= new URL(request.url);
+    const path = (plainPath(request.url) ?? url().pathname).replace(/\/+$/, "") || "/";
     const id = requestId(request.headers.get(REQUEST_ID_HEADER));
     const trace: ChatTrace = {
       log: config.log.forRequest(id),
@@ -77,7 +79,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         trace.frontend = dialect.name;
       }
       // Unknown paths need a key too: without one, a scan learns nothing of the routes.
-      if (found.kind !== "route" || !found.match.spec.isPublic?.(url)) auth.check(request);
+      if (found.kind !== "route" || !found.match.spec.isPublic?.(url())) auth.check(request);
       if (found.kind === "none") {
         throw new ApiError(404, `no route for ${request.method} ${path}`, { code: "unknown_url" });
       }
@@ -88,14 +90,9 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         });
       }
       const { spec, params } = found.match;
-      response = await spec.handle({
-        request,
-        url,
-        params,
-        config,
-        trace,
-        drainDeadline: options.drainDeadline,
-      });
+      response = await spec.handle(
+        new Context(request, url, params, config, trace, options.drainDeadline),
+      );
     } catch (err) {
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
@@ -151,6 +148,22 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     finish(request.method === "HEAD" ? 0 : Number(response.headers.get("content-length")), failure);
     return response;
   };
+}
+
+/** A {@link RouteContext} whose URL is parsed when a route first asks for it. */
+class Context implements RouteContext {
+  constructor(
+    readonly request: Request,
+    readonly parseUrl: () => URL,
+    readonly params: Readonly<Record<string, string>>,
+    readonly config: Config,
+    readonly trace: ChatTrace,
+    readonly drainDeadline: AbortSignal | undefined,
+  ) {}
+
+  get url(): URL {
+    return this.parseUrl();
+  }
 }
 
 /** Model ids are the client's choice: anything but visible ASCII is percent-encoded. */

@@ -15,15 +15,8 @@ export interface RequestLimits {
   maxDepth: number;
 }
 
-/** Reads the request body as text, refusing with 413 once it passes `maxBytes`. */
-export async function readBody(request: Request, maxBytes: number): Promise<string> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readCappedBody(request, maxBytes);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) throw tooLarge(maxBytes);
-    throw new ApiError(400, "could not read the request body", { code: "invalid_body" });
-  }
+/** The request body as text; not UTF-8 is a 400. */
+function bodyText(bytes: Uint8Array): string {
   try {
     return strictUtf8.decode(bytes);
   } catch {
@@ -95,5 +88,12 @@ function depthOf(root: unknown, limit: number): number {
  * ```
  */
 export async function readJson(request: Request, limits: RequestLimits): Promise<unknown> {
-  return parseJson(await readBody(request, limits.maxBodyBytes), limits.maxDepth);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readCappedBody(request, limits.maxBodyBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw tooLarge(limits.maxBodyBytes);
+    throw new ApiError(400, "could not read the request body", { code: "invalid_body" });
+  }
+  return parseJson(bodyText(bytes), limits.maxDepth);
 }

@@ -12,7 +12,7 @@ import type { Frontend, RouteSpec } from "../frontends/frontend.ts";
 export interface RouteMatch {
   spec: RouteSpec;
   frontend: Frontend;
-  params: Record<string, string>;
+  params: Readonly<Record<string, string>>;
 }
 
 /** What a lookup found: the route, or a path some route serves with other methods, or nothing. */
@@ -26,6 +26,8 @@ interface Entry {
   frontend: Frontend;
 }
 
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 /**
  * @example
  * ```ts
@@ -36,6 +38,11 @@ interface Entry {
 export class RouteTable {
   readonly #exact = new Map<string, Entry[]>();
   readonly #patterns: Entry[] = [];
+  /**
+   * `method path` of every exact path one route alone serves with that method, whatever the
+   * request: its lookup, made once (most requests are these).
+   */
+  readonly #settled = new Map<string, Lookup>();
 
   constructor(frontends: readonly Frontend[]) {
     for (const frontend of frontends) {
@@ -50,6 +57,14 @@ export class RouteTable {
         }
       }
     }
+    for (const [path, entries] of this.#exact) {
+      for (const { spec, frontend } of entries) {
+        const rivals = entries.filter((e) => e.spec.method === spec.method);
+        if (rivals.length > 1) continue;
+        const match = { spec, frontend, params: NO_PARAMS };
+        this.#settled.set(`${spec.method} ${path}`, Object.freeze({ kind: "route", match }));
+      }
+    }
   }
 
   /**
@@ -58,6 +73,8 @@ export class RouteTable {
    */
   lookup(method: string, path: string, request?: Request): Lookup {
     const wanted = method === "HEAD" ? "GET" : method;
+    const settled = this.#settled.get(`${wanted} ${path}`);
+    if (settled) return settled;
     const exact = this.#exact.get(path);
     if (exact) return pick(exact.map((entry) => ({ entry, groups: {} })), wanted, request);
     const found: { entry: Entry; groups: Record<string, string> }[] = [];

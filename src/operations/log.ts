@@ -54,6 +54,19 @@ export interface RequestLogFields {
 // Text-format values are written bare when they cannot be mistaken for another field or line.
 const BARE_VALUE = /^[!#-~]+$/;
 
+let stampedAt = NaN;
+let stamp = "";
+
+/** The time as an ISO 8601 string, made once per millisecond however many lines share it. */
+function timestamp(): string {
+  const now = Date.now();
+  if (now !== stampedAt) {
+    stampedAt = now;
+    stamp = new Date(now).toISOString();
+  }
+  return stamp;
+}
+
 /**
  * @example
  * ```ts
@@ -122,7 +135,7 @@ export class Logger {
     if (!this.enabled(level)) return;
     if (this.format === "json") {
       return this.#sink.write(JSON.stringify({
-        time: new Date().toISOString(),
+        time: timestamp(),
         level,
         msg: "request",
         request_id: this.requestId ?? null,
@@ -171,12 +184,12 @@ export class Logger {
   /** A message line in the logger's format. */
   #line(level: LogLevel, message: string): string {
     if (this.format === "json") {
-      const line: Record<string, string> = { time: new Date().toISOString(), level, msg: message };
+      const line: Record<string, string> = { time: timestamp(), level, msg: message };
       if (this.requestId) line.request_id = this.requestId;
       return JSON.stringify(line);
     }
     const id = this.requestId ? ` request_id=${this.requestId}` : "";
-    return `${new Date().toISOString()} ${level.toUpperCase()} ${message}${id}`;
+    return `${timestamp()} ${level.toUpperCase()} ${message}${id}`;
   }
 }
 

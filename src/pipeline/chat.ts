@@ -14,7 +14,7 @@ import type { ChatCompletion, ChatRequest } from "../canonical/types.ts";
 import type { RouteContext, StreamWriter } from "../frontends/frontend.ts";
 import { streamBody, type StreamEnd } from "../streams/stream_body.ts";
 import { fitsOneBody, synthesizedEvents, synthesizedText } from "../streams/synthesize.ts";
-import { later, whenAborted } from "./abort.ts";
+import { type Due, later, whenAborted } from "./abort.ts";
 import { routeName, runChain } from "./fallback.ts";
 
 /**
@@ -114,17 +114,65 @@ export async function streamChat(
  */
 const HANG_UP_WATCH_MS = 20;
 
-/** One backend call in flight, with what ends it. */
-interface Call {
-  answer: Promise<Answer>;
+/** Why a call still waiting when the drain deadline passes ends. */
+const shuttingDown = () =>
+  new ApiError(503, "the proxy is shutting down; retry the request", {
+    code: "server_shutting_down",
+  });
+
+/**
+ * One backend call in flight, with what ends it. The upstream call has its own controller:
+ * `request.signal` also fires after a response has been sent, so it is only trusted as a hang-up
+ * until the handler returns. The call itself is what the shared timer and the request's signal
+ * hold (as a {@link Due} and a listener), not closures over the request's handling.
+ */
+class Call implements Due {
+  readonly upstream = new AbortController();
+  answer!: Promise<Answer>;
   /** The model a response reports, from the model the upstream says answered. */
-  reported: (served: string) => string;
-  abort(reason: ApiError): void;
+  reported!: (served: string) => string;
+  #watching = false;
+  readonly #unschedule: () => void;
+  readonly #release: () => void;
+
+  constructor(readonly request: Request, drainDeadline: AbortSignal | undefined) {
+    // Watching request.signal costs ~2 µs per request (the runtime arms a cancellation op when
+    // it is first read): a call answered within HANG_UP_WATCH_MS never reads it; a slower one is
+    // watched from then on, and a client already gone by then is noticed at once.
+    this.#unschedule = later(HANG_UP_WATCH_MS, this);
+    // Held until the response is complete, which for a stream is after the handler returns.
+    this.#release = drainDeadline ? whenAborted(drainDeadline, this.upstream, shuttingDown) : NO_OP;
+  }
+
+  /** The call has run HANG_UP_WATCH_MS: watch for the client's hang-up from now on. */
+  fire(): void {
+    this.#watching = true;
+    this.request.signal.addEventListener("abort", this, { once: true });
+    if (this.request.signal.aborted) this.handleEvent();
+  }
+
+  /** The client hung up. */
+  handleEvent(): void {
+    this.upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
+  }
+
+  abort(reason: ApiError): void {
+    this.upstream.abort(reason);
+  }
+
   /** The handler has returned: from now on `request.signal` is no hang-up. */
-  settled(): void;
+  settled(): void {
+    this.#unschedule();
+    if (this.#watching) this.request.signal.removeEventListener("abort", this);
+  }
+
   /** The response is complete: leave the drain deadline. */
-  release(): void;
+  release(): void {
+    this.#release();
+  }
 }
+
+const NO_OP = () => {};
 
 /**
  * Starts the call of `chat` along its route's chain. `mayFallBack` says whether the next target
@@ -144,43 +192,21 @@ function startCall(ctx: RouteContext, chat: ChatRequest, mayFallBack: () => bool
     : { targets: [config.router.resolve(config.forceModel)] };
   trace.requested = chat.model;
   trace.alias = plan.alias;
+  const call = new Call(request, ctx.drainDeadline);
   let current = plan.targets[0];
   // An alias is reported as asked for (unless `report_model: served`); anything else as the
   // `backend/model` that answered, the ids `/v1/models` lists.
   const requested = chat.model;
-  const reported = plan.alias !== undefined && config.reportModel === "requested"
+  call.reported = plan.alias !== undefined && config.reportModel === "requested"
     ? () => requested
     : (served: string) => `${current.backend.name}/${served}`;
-
-  // The upstream call has its own controller: request.signal also fires after a response has
-  // been sent, so it is only trusted as a hang-up until the handler returns.
-  const upstream = new AbortController();
-  const onHangUp = () => upstream.abort(new ApiError(CLIENT_CLOSED, "client closed the request"));
-  // Watching request.signal costs ~2 µs per request (the runtime arms a cancellation op when it
-  // is first read): a call answered within HANG_UP_WATCH_MS never reads it; a slower one is
-  // watched from then on, and a client already gone by then is noticed at once.
-  let watching = false;
-  const unschedule = later(HANG_UP_WATCH_MS, () => {
-    watching = true;
-    request.signal.addEventListener("abort", onHangUp, { once: true });
-    if (request.signal.aborted) onHangUp();
-  });
-  // Held until the response is complete, which for a stream is after the handler returns.
-  const release = ctx.drainDeadline
-    ? whenAborted(ctx.drainDeadline, () =>
-      upstream.abort(
-        new ApiError(503, "the proxy is shutting down; retry the request", {
-          code: "server_shutting_down",
-        }),
-      ))
-    : () => {};
   const context = {
-    signal: upstream.signal,
+    signal: call.upstream.signal,
     stats: trace.stats,
     log: trace.log,
     onAttempt: trace.onAttempt,
   };
-  const answer = runChain(plan.targets, chat, {
+  call.answer = runChain(plan.targets, chat, {
     context,
     mayFallBack,
     onTarget: (route) => {
@@ -196,16 +222,7 @@ function startCall(ctx: RouteContext, chat: ChatRequest, mayFallBack: () => bool
     trace.servedBy = routeName(current);
     return a;
   });
-  return {
-    answer,
-    reported,
-    abort: (reason) => upstream.abort(reason),
-    settled() {
-      unschedule();
-      if (watching) request.signal.removeEventListener("abort", onHangUp);
-    },
-    release,
-  };
+  return call;
 }
 
 /** A live stream with every chunk's model reported as the client should see it. */
@@ -231,7 +248,7 @@ function relabel<T extends { model: string }>(answer: T, reported: (served: stri
  */
 function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const cancel = later(ms, () => resolve(false));
+    const cancel = later(ms, { fire: () => resolve(false) });
     const settled = () => {
       cancel();
       resolve(true);

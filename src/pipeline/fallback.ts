@@ -111,7 +111,8 @@ export async function runChain(
   for (let i = 0;; i++) {
     const route = order[i];
     options.onTarget(route);
-    const fit = await fitRequest(chat, route, size, context.log);
+    const fitting = fitRequest(chat, route, size, context.log);
+    const fit = fitting instanceof Promise ? await fitting : fitting;
     let err: unknown;
     let reason: FallbackReason | undefined;
     if (fit.ok) {

@@ -12,6 +12,7 @@ import { ApiError, isRecord, utf8Length } from "../canonical/errors.ts";
 import type { ChatRequest } from "../canonical/types.ts";
 import type { Logger } from "../operations/log.ts";
 import type { Route } from "./router.ts";
+import type { ModelSettings } from "../backends/model_settings.ts";
 import { chatTokens, countChatTokens } from "./token_count.ts";
 
 /** Why a model cannot take a request (the fallback metric's `reason`). */
@@ -54,6 +55,7 @@ export function thinkingFirst(targets: readonly Route[], chat: ChatRequest): rea
  */
 export class PromptSize {
   #bound: number | undefined;
+  #quickBound: number | undefined;
   #estimate: Promise<number> | undefined;
 
   constructor(private readonly chat: ChatRequest) {}
@@ -61,6 +63,14 @@ export class PromptSize {
   /** At least as many tokens as any tokenizer counts. */
   get bound(): number {
     return this.#bound ??= chatTokens(this.chat, utf8Length);
+  }
+
+  /**
+   * At least {@link PromptSize.bound}, for nothing but string lengths: a UTF-16 unit is at most
+   * three UTF-8 bytes. Most prompts fit their window even so, and are never measured closer.
+   */
+  get quickBound(): number {
+    return this.#quickBound ??= chatTokens(this.chat, (text) => text.length * 3);
   }
 
   /** The tokenizer's estimate (`src/pipeline/token_count.ts`). */
@@ -82,7 +92,8 @@ function hasImages(chat: ChatRequest): boolean {
 
 /**
  * `chat` checked against `route`'s model settings: clamped, stripped of thinking the model does
- * not take, or refused with a 400 that says why.
+ * not take, or refused with a 400 that says why. A promise only when the prompt is near the
+ * context window and has to be counted.
  *
  * @example
  * ```ts
@@ -90,12 +101,12 @@ function hasImages(chat: ChatRequest): boolean {
  * if (!fit.ok) throw fit.error;
  * ```
  */
-export async function fitRequest(
+export function fitRequest(
   chat: ChatRequest,
   route: Route,
   size: PromptSize,
   log: Logger,
-): Promise<Fit> {
+): Fit | Promise<Fit> {
   const settings = route.backend.modelSettings(route.model);
   const name = `${route.backend.name}/${route.model}`;
   const tools = Array.isArray(chat.tools) ? chat.tools.length : 0;
@@ -109,14 +120,12 @@ export async function fitRequest(
   if (settings.images === false && hasImages(chat)) {
     return unfit("unsupported_images", `${name} does not read images`, "messages");
   }
-  let out = chat;
   const window = settings.contextWindow;
-  let room: number | undefined;
   if (window !== undefined) {
     const asked = requestedMaxTokens(chat) ?? 0;
-    if (size.bound + asked > window) {
-      const prompt = await size.estimate();
-      if (prompt >= window) {
+    if (size.quickBound + asked > window && size.bound + asked > window) {
+      return size.estimate().then((prompt) => {
+        if (prompt < window) return fitted(chat, settings, name, log, window - prompt);
         return unfit(
           "context_window",
           `prompt is too long: ${prompt} tokens, ${window} maximum for ${name} ` +
@@ -124,10 +133,25 @@ export async function fitRequest(
           "messages",
           "context_length_exceeded",
         );
-      }
-      room = window - prompt;
+      });
     }
   }
+  return fitted(chat, settings, name, log, undefined);
+}
+
+/**
+ * `chat` as `name` takes it: output clamped to the model's `max_tokens` ceiling and to the
+ * `room` its context window leaves (when the prompt was counted), thinking fields dropped for a
+ * model that does not think.
+ */
+function fitted(
+  chat: ChatRequest,
+  settings: ModelSettings,
+  name: string,
+  log: Logger,
+  room: number | undefined,
+): Fit {
+  let out = chat;
   const ceiling = minDefined(settings.maxTokens, room);
   if (ceiling !== undefined) {
     for (const field of ["max_tokens", "max_completion_tokens"] as const) {
@@ -135,7 +159,7 @@ export async function fitRequest(
       if (typeof value !== "number" || value <= ceiling) continue;
       const why = ceiling === settings.maxTokens
         ? `the model's max_tokens ceiling`
-        : `what its context window of ${window} leaves after the prompt`;
+        : `what its context window of ${settings.contextWindow} leaves after the prompt`;
       log.info(`${field} ${value} clamped to ${ceiling} for ${name}: ${why}`);
       out = { ...out, [field]: ceiling };
     }
