@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ApiError, toApiError } from "../canonical/errors.ts";
+import { ApiError, toApiError, utf8Length } from "../canonical/errors.ts";
 import type { Config } from "../config/config.ts";
 import type { Frontend, RouteContext } from "../frontends/frontend.ts";
 import { FRONTENDS } from "../frontends/registry.ts";
@@ -70,6 +70,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     let dialect: Frontend = openAIChat;
     let response: Response;
     let failure: string | undefined;
+    let context: Context | undefined;
     try {
       const found = table.lookup(request.method, path, request);
       if (found.kind === "method") dialect = found.frontend;
@@ -90,9 +91,8 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         });
       }
       const { spec, params } = found.match;
-      response = await spec.handle(
-        new Context(request, url, params, config, trace, options.drainDeadline),
-      );
+      context = new Context(request, url, params, config, trace, options.drainDeadline, id);
+      response = await spec.handle(context);
     } catch (err) {
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
@@ -101,11 +101,12 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       failure = apiError.message;
       response = dialect.errorResponse(apiError);
     }
-    response.headers.set(REQUEST_ID_HEADER, id);
-    if (trace.servedBy) response.headers.set(SERVED_BY_HEADER, headerSafe(trace.servedBy));
-    if (trace.fallbacks) {
-      const taken = trace.fallbacks.map((f) => `${f.from} -> ${f.to} (${f.reason})`).join(", ");
-      response.headers.set(FALLBACKS_HEADER, headerSafe(taken));
+    // A route that made its answer with ctx.json or ctx.headers has these headers already:
+    // setting one on a made response costs the runtime's fast path for its headers.
+    if (!context?.headersGiven) {
+      for (const [name, value] of Object.entries(proxyHeaders(id, trace))) {
+        response.headers.set(name, value);
+      }
     }
     const finish = (bytesOut: number, error: string | undefined) => {
       const ms = performance.now() - started;
@@ -145,13 +146,30 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       );
       return response;
     }
-    finish(request.method === "HEAD" ? 0 : Number(response.headers.get("content-length")), failure);
+    const bytes = context?.bytes ?? Number(response.headers.get("content-length"));
+    finish(request.method === "HEAD" ? 0 : bytes, failure);
     return response;
   };
 }
 
+/** The headers the proxy adds to every answer: the request id, who served it, fallbacks. */
+function proxyHeaders(id: string, trace: ChatTrace): Record<string, string> {
+  const headers: Record<string, string> = { [REQUEST_ID_HEADER]: id };
+  if (trace.servedBy) headers[SERVED_BY_HEADER] = headerSafe(trace.servedBy);
+  if (trace.fallbacks) {
+    const taken = trace.fallbacks.map((f) => `${f.from} -> ${f.to} (${f.reason})`).join(", ");
+    headers[FALLBACKS_HEADER] = headerSafe(taken);
+  }
+  return headers;
+}
+
 /** A {@link RouteContext} whose URL is parsed when a route first asks for it. */
 class Context implements RouteContext {
+  /** True once the route made its answer's headers through this context. */
+  headersGiven = false;
+  /** The body's UTF-8 length, when the route made its answer with {@link Context.json}. */
+  bytes: number | undefined;
+
   constructor(
     readonly request: Request,
     readonly parseUrl: () => URL,
@@ -159,10 +177,23 @@ class Context implements RouteContext {
     readonly config: Config,
     readonly trace: ChatTrace,
     readonly drainDeadline: AbortSignal | undefined,
+    readonly id: string,
   ) {}
 
   get url(): URL {
     return this.parseUrl();
+  }
+
+  json(body: unknown): Response {
+    const text = JSON.stringify(body);
+    this.bytes = utf8Length(text);
+    const base = { "content-type": "application/json", "content-length": String(this.bytes) };
+    return new Response(text, { headers: this.headers(base) });
+  }
+
+  headers(base: Readonly<Record<string, string>>): Record<string, string> {
+    this.headersGiven = true;
+    return { ...base, ...proxyHeaders(this.id, this.trace) };
   }
 }
 

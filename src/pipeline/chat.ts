@@ -24,7 +24,7 @@ import { routeName, runChain } from "./fallback.ts";
  * @example
  * ```ts
  * const completion = await completeChat(ctx, { model: "internlm/x", messages });
- * return jsonResponse(toMyDialect(completion));
+ * return ctx.json(toMyDialect(completion));
  * ```
  */
 export async function completeChat(ctx: RouteContext, chat: ChatRequest): Promise<ChatCompletion> {
@@ -84,7 +84,7 @@ export async function streamChat(
           ended(end);
         },
       }),
-      { headers: writer.headers },
+      { headers: ctx.headers(writer.headers) },
     );
   };
   try {
@@ -94,7 +94,7 @@ export async function streamChat(
       if (!(a instanceof ReadableStream) && fitsOneBody(a)) {
         const text = synthesizedText(a, options, writer);
         trace.streamEnd = Promise.resolve({ outcome: "done", bytes: utf8Length(text) });
-        return new Response(text, { headers: writer.headers });
+        return new Response(text, { headers: ctx.headers(writer.headers) });
       }
       return stream(0);
     }

@@ -35,7 +35,7 @@ async function messages(ctx: RouteContext): Promise<Response> {
   if (dropped.length > 0) ctx.trace.log.debug(`anthropic: left out ${dropped.join(", ")}`);
   const stopSequences = request.stop_sequences ?? [];
   if (chat.stream !== true) {
-    return jsonResponse(toAnthropicMessage(await completeChat(ctx, chat), stopSequences));
+    return ctx.json(toAnthropicMessage(await completeChat(ctx, chat), stopSequences));
   }
   const writer = anthropicStreamWriter({ pieceSize: ctx.config.pieceSize, stopSequences });
   return await streamChat(ctx, chat, writer);

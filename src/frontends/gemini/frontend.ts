@@ -6,7 +6,6 @@
  * @module
  */
 
-import { jsonResponse } from "../../canonical/errors.ts";
 import { readJson } from "../../edge/request.ts";
 import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext, RouteSpec } from "../frontend.ts";
@@ -41,7 +40,7 @@ async function translate(ctx: RouteContext): Promise<GeminiChat> {
 
 async function generateContent(ctx: RouteContext): Promise<Response> {
   const { chat, includeThoughts } = await translate(ctx);
-  return jsonResponse(toGeminiResponse(await completeChat(ctx, chat), includeThoughts));
+  return ctx.json(toGeminiResponse(await completeChat(ctx, chat), includeThoughts));
 }
 
 /** `streamGenerateContent`: server-sent events with `?alt=sse`, else a streamed JSON array. */

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { jsonResponse } from "../../canonical/errors.ts";
 import { readJson } from "../../edge/request.ts";
 import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext } from "../frontend.ts";
@@ -20,7 +19,7 @@ async function chatCompletions(ctx: RouteContext): Promise<Response> {
     config.limits,
     config.forceModel !== undefined,
   );
-  if (body.stream !== true) return jsonResponse(await completeChat(ctx, body));
+  if (body.stream !== true) return ctx.json(await completeChat(ctx, body));
   const includeUsage = body.stream_options?.include_usage === true;
   return await streamChat(
     ctx,

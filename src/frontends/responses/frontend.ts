@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ApiError, jsonResponse } from "../../canonical/errors.ts";
+import { ApiError } from "../../canonical/errors.ts";
 import { readJson } from "../../edge/request.ts";
 import { completeChat, streamChat } from "../../pipeline/chat.ts";
 import type { Frontend, RouteContext } from "../frontend.ts";
@@ -46,7 +46,7 @@ async function createResponse(ctx: RouteContext): Promise<Response> {
   if (!request.stream) {
     const response = toResponse(await completeChat(ctx, chat), rctx);
     saveResponse(store, conversation, response, trace.log);
-    return jsonResponse(response);
+    return ctx.json(response);
   }
   return await streamChat(
     ctx,
