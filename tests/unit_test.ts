@@ -9,6 +9,7 @@ import { strictUtf8 } from "../src/edge/body.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
 import {
   completionChunkJson,
+  jsonPieces,
   splitText,
   synthesizedEvents,
   synthesizedText,
@@ -44,6 +45,23 @@ Deno.test("splitText: pieces are at most `size`, rejoin to the input, never spli
         assert.ok(piece.length >= 1 && piece.length <= size, `${where}: ${JSON.stringify(piece)}`);
         assert.ok(!hasLoneSurrogate(piece), `${where}: lone surrogate in ${JSON.stringify(piece)}`);
       }
+    }
+  }
+});
+
+Deno.test("jsonPieces: each piece of splitText as the JSON string JSON.stringify makes of it", () => {
+  const texts = [
+    "plain text, nothing to escape",
+    'quotes " and back\\slashes',
+    "new\nlines\tand \u0001 controls",
+    "emoji 😀😀 and accents éü",
+    "a lone \ud800 surrogate",
+    "",
+  ];
+  for (const text of texts) {
+    for (const size of [2, 3, 32]) {
+      const expected = [...splitText(text, size)].map((piece) => JSON.stringify(piece));
+      assert.deepEqual(jsonPieces(text, size), expected, `${JSON.stringify(text)} by ${size}`);
     }
   }
 });

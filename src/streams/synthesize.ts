@@ -19,8 +19,7 @@ export interface SynthesisOptions {
 
 /**
  * Pushes onto `out` one chunk's JSON per piece of `text`: `open`, the delta (`before`, the piece
- * as a JSON string, `after`), `close`. Text with nothing to escape (the usual case) is cut as it
- * is between quotes, with no `JSON.stringify` per piece; other text is stringified piece by piece.
+ * as a JSON string, `after`), `close`.
  */
 function pushTextChunks(
   out: string[],
@@ -29,16 +28,9 @@ function pushTextChunks(
   text: string,
   size: number,
 ): void {
-  if (text === "") return;
-  const plain = JSON.stringify(text).length === text.length + 2;
-  const head = plain ? `${open}${before}"` : `${open}${before}`;
-  const tail = plain ? `"${after}${close}` : `${after}${close}`;
-  for (let start = 0; start < text.length;) {
-    const end = pieceEnd(text, start, size);
-    const piece = text.slice(start, end);
-    out.push(head + (plain ? piece : JSON.stringify(piece)) + tail);
-    start = end;
-  }
+  const head = `${open}${before}`;
+  const tail = `${after}${close}`;
+  for (const piece of jsonPieces(text, size)) out.push(head + piece + tail);
 }
 
 /**
@@ -198,6 +190,31 @@ function* chunkTexts(
   for (const json of completionChunkJson(completion, options)) {
     yield writer.chunk(JSON.parse(json) as ChatCompletionChunk);
   }
+}
+
+/**
+ * The pieces of `text` ({@link splitText}) as JSON string literals. Text with nothing to escape
+ * (the usual case) is quoted as it is: no `JSON.stringify` per piece.
+ *
+ * @example
+ * ```ts
+ * jsonPieces("abcd", 2); // ['"ab"', '"cd"']
+ * jsonPieces('a"b', 2); // ['"a\\""', '"b"']
+ * ```
+ */
+export function jsonPieces(text: string, size: number): string[] {
+  const out: string[] = [];
+  if (text === "") return out;
+  // Escaping is per character and a piece never splits a surrogate pair: text that needs none
+  // as a whole needs none in any piece.
+  const plain = JSON.stringify(text).length === text.length + 2;
+  for (let start = 0; start < text.length;) {
+    const end = pieceEnd(text, start, size);
+    const piece = text.slice(start, end);
+    out.push(plain ? `"${piece}"` : JSON.stringify(piece));
+    start = end;
+  }
+  return out;
 }
 
 /**

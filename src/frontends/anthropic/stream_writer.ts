@@ -12,7 +12,7 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, Usage } from "../../canonical/types.ts";
 import { commentEvent, SSE_HEADERS } from "../../streams/sse.ts";
-import { splitText } from "../../streams/synthesize.ts";
+import { jsonPieces } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { anthropicErrorEvent } from "./errors.ts";
 import {
@@ -111,7 +111,8 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
     return text;
   };
 
-  const delta = (kind: BlockKind, piece: string): string => {
+  /** A delta of the `kind` block, `json` its text as a JSON string. */
+  const delta = (kind: BlockKind, json: string): string => {
     let text = "";
     if (openKind !== kind) {
       text = begin(
@@ -123,9 +124,7 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
     }
     return text + event(
       "content_block_delta",
-      `{"type":"content_block_delta","index":${open},"delta":{${DELTA_TYPES[kind]}${
-        JSON.stringify(piece)
-      }}}`,
+      `{"type":"content_block_delta","index":${open},"delta":{${DELTA_TYPES[kind]}${json}}}`,
     );
   };
 
@@ -138,8 +137,8 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
 
   // Arguments belong to the open tool block; an upstream that interleaves two calls' arguments
   // has no Anthropic equivalent (blocks cannot reopen), so a closed call's late pieces are dropped.
-  const toolArgs = (index: number, piece: string): string =>
-    openKind === "tool_use" && openTool === index && piece !== "" ? delta("tool_use", piece) : "";
+  const toolArgs = (index: number, json: string): string =>
+    openKind === "tool_use" && openTool === index && json !== '""' ? delta("tool_use", json) : "";
 
   return {
     headers: SSE_HEADERS,
@@ -158,16 +157,16 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
       yield start(completion.id, completion.model);
       if (!choice) return;
       const { message } = choice;
-      for (const piece of splitText(message.reasoning_content ?? "", options.pieceSize)) {
-        yield delta("thinking", piece);
+      for (const json of jsonPieces(message.reasoning_content ?? "", options.pieceSize)) {
+        yield delta("thinking", json);
       }
-      for (const piece of splitText(message.content ?? "", options.pieceSize)) {
-        yield delta("text", piece);
+      for (const json of jsonPieces(message.content ?? "", options.pieceSize)) {
+        yield delta("text", json);
       }
       for (const [i, call] of (message.tool_calls ?? []).entries()) {
         yield toolStart(i, call.id || toolUseId(), call.function?.name ?? "");
-        for (const piece of splitText(call.function?.arguments ?? "", options.pieceSize)) {
-          yield toolArgs(i, piece);
+        for (const json of jsonPieces(call.function?.arguments ?? "", options.pieceSize)) {
+          yield toolArgs(i, json);
         }
       }
       finish = choice.finish_reason;
@@ -180,15 +179,15 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
       const choice = chunk.choices.find((c) => c.index === 0);
       if (!choice) return text;
       const d = choice.delta;
-      if (d.reasoning_content) text += delta("thinking", d.reasoning_content);
-      if (d.content) text += delta("text", d.content);
+      if (d.reasoning_content) text += delta("thinking", JSON.stringify(d.reasoning_content));
+      if (d.content) text += delta("text", JSON.stringify(d.content));
       for (const call of d.tool_calls ?? []) {
         // A call starts at its index's first delta; some upstreams repeat the id on every one.
         if (!toolIndices.has(call.index)) {
           toolIndices.add(call.index);
           text += toolStart(call.index, call.id || toolUseId(), call.function?.name ?? "");
         }
-        text += toolArgs(call.index, call.function?.arguments ?? "");
+        text += toolArgs(call.index, JSON.stringify(call.function?.arguments ?? ""));
       }
       // Content first: a chunk carrying its last text and the finish reason loses neither.
       if (choice.finish_reason) {

@@ -17,7 +17,7 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, Usage } from "../../canonical/types.ts";
 import { SSE_HEADERS } from "../../streams/sse.ts";
-import { splitText } from "../../streams/synthesize.ts";
+import { jsonPieces } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { geminiErrorBody } from "./errors.ts";
 import { finishReason, usageMetadata, withCalls } from "./response.ts";
@@ -101,12 +101,12 @@ class GeminiStreamWriter implements StreamWriter {
       const tail = `]},"index":${index}}],"modelVersion":${JSON.stringify(this.#model)},` +
         `"responseId":${JSON.stringify(this.#id)}}`;
       if (includeThoughts) {
-        for (const piece of splitText(message.reasoning_content ?? "", pieceSize)) {
-          yield this.#frame(`${head}{"text":${JSON.stringify(piece)},"thought":true}${tail}`);
+        for (const json of jsonPieces(message.reasoning_content ?? "", pieceSize)) {
+          yield this.#frame(`${head}{"text":${json},"thought":true}${tail}`);
         }
       }
-      for (const piece of splitText(message.content ?? "", pieceSize)) {
-        yield this.#frame(`${head}{"text":${JSON.stringify(piece)}}${tail}`);
+      for (const json of jsonPieces(message.content ?? "", pieceSize)) {
+        yield this.#frame(`${head}{"text":${json}}${tail}`);
       }
       const state = this.#state(index);
       state.finish = finish_reason;
