@@ -94,6 +94,8 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       context = new Context(request, url, params, config, trace, options.drainDeadline, id);
       response = await spec.handle(context);
     } catch (err) {
+      // The answer is the error's, made below: whatever the route made before it threw is not.
+      context = undefined;
       const apiError = toApiError(err);
       if (!(err instanceof ApiError)) {
         trace.log.error(`unexpected error on ${request.method} ${path}: ${describe(err)}`);
