@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ApiError, toApiError, utf8Length } from "../canonical/errors.ts";
+import { ApiError, textResponse, toApiError, utf8Length } from "../canonical/errors.ts";
 import type { Config } from "../config/config.ts";
 import type { Frontend, RouteContext } from "../frontends/frontend.ts";
 import { FRONTENDS } from "../frontends/registry.ts";
@@ -189,8 +189,7 @@ class Context implements RouteContext {
   json(body: unknown): Response {
     const text = JSON.stringify(body);
     this.bytes = utf8Length(text);
-    const base = { "content-type": "application/json", "content-length": String(this.bytes) };
-    return new Response(text, { headers: this.headers(base) });
+    return textResponse(text, "application/json", 200, this.headers({}), this.bytes);
   }
 
   headers(base: Readonly<Record<string, string>>): Record<string, string> {
