@@ -6,7 +6,9 @@
  * the report gives each one's median req/s and server CPU per request (the steadier figure),
  * JSON and stream, with the ratio to the first revision.
  *
- * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] REV [REV…]`
+ * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] [--variant NAME] REV [REV…]`
+ * (`--variant` sends a front end's requests, named as in `bench/variants.ts`, instead of the chat
+ * path's).
  *
  * @module
  */
@@ -17,6 +19,7 @@ import { median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, type Server, startServer } from "./servers.ts";
 import { checkout, writeBodies } from "./targets.ts";
+import { variantNamed } from "./variants.ts";
 
 const HERE = new URL("../", import.meta.url).pathname;
 
@@ -27,8 +30,10 @@ async function main(): Promise<void> {
     options: {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "3" },
+      variant: { type: "string" },
     },
   });
+  const variant = variantNamed(values.variant);
   if (positionals.length === 0) throw new Error("usage: ab.ts [--rounds N] [--seconds S] REV…");
   const generator = await chooseGenerator("wrk", (l) => console.error(`ab: ${l}`));
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-ab-" });
@@ -59,15 +64,19 @@ async function main(): Promise<void> {
     }
     const rounds = Number(values.rounds);
     const seconds = Number(values.seconds);
-    const kinds = [["JSON", bodies.chat], ["stream", bodies.chatStream]] as const;
+    const own = variant && bodies.variants.get(variant.name)!;
+    const kinds = [
+      ["JSON", own?.body ?? bodies.chat, variant?.path(false) ?? "/v1/chat/completions"],
+      ["stream", own?.stream ?? bodies.chatStream, variant?.path(true) ?? "/v1/chat/completions"],
+    ] as const;
     const results = new Map<string, { rps: number[]; cpu: number[] }>();
     for (let r = 0; r <= rounds; r++) {
-      for (const [kind, bodyFile] of kinds) {
+      for (const [kind, bodyFile, path] of kinds) {
         const order = r % 2 ? [...proxies].reverse() : proxies;
         for (const { rev, server } of order) {
           const before = cpuSeconds(server.pid);
           const res = await generator.run({
-            url: `${server.origin}/v1/chat/completions`,
+            url: `${server.origin}${path}`,
             bodyFile,
             connections: 64,
             seconds: r === 0 ? 1 : seconds,
@@ -87,7 +96,7 @@ async function main(): Promise<void> {
     const lines = [
       `load average ${
         Deno.readTextFileSync("/proc/loadavg").trim()
-      }; ${rounds} rounds of ${seconds} s, c=64`,
+      }; ${rounds} rounds of ${seconds} s, c=64${variant ? `, ${variant.name}` : ""}`,
       "",
       "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first |",
       "| --- | --- | --: | --: | --: | --: |",

@@ -8,9 +8,10 @@
  * Markdown: per category and the top functions, µs per request.
  *
  * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV] [--log-level L]
- * [--minimal]` (`--rev` profiles the proxy as it was at git revision REV; `--minimal` profiles the
- * minimal proxy instead, `bench/minimal_proxy.ts`, the reference whose costs the proxy's are read
- * against).
+ * [--minimal] [--variant NAME]` (`--rev` profiles the proxy as it was at git revision REV;
+ * `--minimal` profiles the minimal proxy instead, `bench/minimal_proxy.ts`, the reference whose
+ * costs the proxy's are read against; `--variant` sends a front end's requests, named as in
+ * `bench/variants.ts`, instead of the chat path's).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { chooseGenerator, type LoadGenerator } from "./load.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, type Server, startServer } from "./servers.ts";
 import { checkout, writeBodies } from "./targets.ts";
+import { variantNamed } from "./variants.ts";
 
 /** The parts of a `.cpuprofile` read here. */
 interface CpuProfile {
@@ -123,6 +125,7 @@ async function profileOnce(
     root: string;
     upstream: Server;
     bodyFile: string;
+    path: string;
     seconds: number;
     dir: string;
     logLevel?: string;
@@ -152,7 +155,7 @@ async function profileOnce(
     cwd: opts.root,
     stderrFile: `${profDir}/proxy.log`,
   });
-  const url = `${proxy.origin}/v1/chat/completions`;
+  const url = `${proxy.origin}${opts.path}`;
   let requests = 0;
   let cpu = 0;
   try {
@@ -208,8 +211,10 @@ async function main(): Promise<void> {
       rev: { type: "string" },
       "log-level": { type: "string" },
       minimal: { type: "boolean", default: false },
+      variant: { type: "string" },
     },
   });
+  const variant = variantNamed(values.variant);
   const log = (line: string) => console.error(`profile: ${line}`);
   const generator = await chooseGenerator("wrk", log);
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-profile-" });
@@ -224,7 +229,13 @@ async function main(): Promise<void> {
     });
     const seconds = Number(values.seconds);
     const out = [`Load average before: ${Deno.readTextFileSync("/proc/loadavg").trim()}.`];
-    for (const [title, bodyFile] of [["JSON", bodies.chat], ["stream", bodies.chatStream]]) {
+    const variantBodies = variant && bodies.variants.get(variant.name)!;
+    const runs = [
+      { title: "JSON", bodyFile: variantBodies?.body ?? bodies.chat, stream: false },
+      { title: "stream", bodyFile: variantBodies?.stream ?? bodies.chatStream, stream: true },
+    ];
+    for (const { title, bodyFile, stream } of runs) {
+      const path = variant?.path(stream) ?? "/v1/chat/completions";
       log(`${title}: ${seconds} s at c=64`);
       const logLevel = values["log-level"];
       const minimal = values.minimal;
@@ -232,14 +243,15 @@ async function main(): Promise<void> {
         root,
         upstream,
         bodyFile,
+        path,
         seconds,
         dir,
         logLevel,
         minimal,
       });
-      const what = `${minimal ? "minimal proxy, " : ""}${title}${
-        values.rev ? ` @${values.rev}` : ""
-      }`;
+      const what = `${minimal ? "minimal proxy, " : ""}${
+        variant ? `${variant.name}, ` : ""
+      }${title}${values.rev ? ` @${values.rev}` : ""}`;
       out.push("", render(what, a, Number(values.top)));
     }
     console.log(out.join("\n"));

@@ -119,3 +119,11 @@ const responsesStored: Variant = {
 
 /** Every front end besides OpenAI chat, in report order. */
 export const VARIANTS: readonly Variant[] = [anthropicMessages, gemini, responses, responsesStored];
+
+/** The variant called `name` (`--variant` of the bench's tools); none for none; unknown: an error. */
+export function variantNamed(name: string | undefined): Variant | undefined {
+  if (name === undefined) return undefined;
+  const variant = VARIANTS.find((v) => v.name === name);
+  if (!variant) throw new Error(`no variant ${name}; one of: ${VARIANTS.map((v) => v.name)}`);
+  return variant;
+}

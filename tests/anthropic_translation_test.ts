@@ -566,7 +566,7 @@ Deno.test("anthropic stream: the fast path and the chunk path write the same eve
   }, "tool_calls");
   const fast = await synthesized(structuredClone(completion));
   const w = anthropicStreamWriter({ pieceSize: 4, stopSequences: [] });
-  const slow = { ...w, completionEvents: undefined };
+  const slow = { ...w, completionParts: undefined };
   let text = "";
   for await (
     const e of synthesizedEvents(

@@ -167,7 +167,9 @@ Deno.test("gemini stream writer: a whole answer cut up says what chunk by chunk 
     tool_calls: [{ id: "t", type: "function", function: { name: "f", arguments: '{"x":1}' } }],
   }, "tool_calls");
   const writer = geminiStreamWriter({ sse: true, includeThoughts: true, pieceSize: 8 });
-  const events = sseJson([...writer.completionEvents!(completion)].join("") + writer.end());
+  const out: string[] = [];
+  writer.completionParts!(completion, out);
+  const events = sseJson(out.join("") + writer.end());
   type Event = {
     candidates: Array<
       { content: { parts: Array<Record<string, unknown>> }; finishReason?: string }
@@ -192,6 +194,23 @@ Deno.test("gemini stream writer: a whole answer cut up says what chunk by chunk 
     totalTokenCount: 37,
   });
   assert.ok(events.length > 8, "the text went out in pieces");
+});
+
+Deno.test("gemini stream writer: a whole answer without alt=sse is the same events, as an array", () => {
+  const completion = completionOf({
+    content: 'A "quoted" answer 😀\nwith a line break, long enough for pieces.',
+    reasoning_content: "Hm, plain.",
+  }, "stop");
+  const write = (sse: boolean) => {
+    const writer = geminiStreamWriter({ sse, includeThoughts: true, pieceSize: 8 });
+    // A keep-alive before the array's first element is whitespace before the "[".
+    const out = sse ? [] : [writer.keepAlive()];
+    writer.completionParts!(structuredClone(completion), out);
+    return out.join("") + writer.end();
+  };
+  const array = JSON.parse(write(false)) as unknown[];
+  assert.deepEqual(array, sseJson(write(true)));
+  assert.ok(array.length > 8, "the text went out in pieces");
 });
 
 // ---- end to end ----

@@ -441,7 +441,9 @@ Deno.test("whole answer after keep-alives: one response.created, numbered on fro
     onComplete: () => {},
   });
   let text = writer.keepAlive() + writer.keepAlive();
-  for (const frame of writer.completionEvents!(completionOf({ content: "late" }))) text += frame;
+  const out: string[] = [];
+  writer.completionParts!(completionOf({ content: "late" }), out);
+  text += out.join("");
   text += writer.end();
   const events = parse(text);
   events.forEach((e, i) => assert.equal(e.sequence_number, i));

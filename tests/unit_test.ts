@@ -9,15 +9,22 @@ import { strictUtf8 } from "../src/edge/body.ts";
 import { normalizeReasoning, splitThink } from "../src/streams/reasoning.ts";
 import {
   completionChunkJson,
-  jsonPieces,
-  splitText,
+  pushJsonPieces,
   synthesizedEvents,
   synthesizedText,
 } from "../src/streams/synthesize.ts";
 import { openAIStreamWriter } from "../src/frontends/openai_chat/stream_writer.ts";
 import type { AssistantMessage, ChatCompletion } from "../src/canonical/types.ts";
 
-// ---- splitText ----
+// ---- pushJsonPieces ----
+
+/** The pieces `pushJsonPieces` cuts `text` into, as the JSON text of each. */
+function jsonPieces(text: string, size: number): string[] {
+  const out: string[] = [];
+  // JSON.stringify never writes a raw line break: one after each piece ends it unambiguously.
+  pushJsonPieces(out, text, size, "", "\n");
+  return out.join("").split("\n").slice(0, -1);
+}
 
 /** True if `s` has a high surrogate not followed by a low one, or a low one not preceded by one. */
 function hasLoneSurrogate(s: string): boolean {
@@ -35,10 +42,10 @@ const SAMPLES = [
   "",
 ];
 
-Deno.test("splitText: pieces are at most `size`, rejoin to the input, never split a pair", () => {
+Deno.test("pushJsonPieces: pieces are at most `size`, rejoin to the input, never split a pair", () => {
   for (const text of SAMPLES) {
     for (let size = 2; size <= 7; size++) {
-      const pieces = [...splitText(text, size)];
+      const pieces = jsonPieces(text, size).map((json) => JSON.parse(json) as string);
       const where = `${JSON.stringify(text)} size ${size}`;
       assert.equal(pieces.join(""), text, where);
       for (const piece of pieces) {
@@ -49,7 +56,7 @@ Deno.test("splitText: pieces are at most `size`, rejoin to the input, never spli
   }
 });
 
-Deno.test("jsonPieces: each piece of splitText as the JSON string JSON.stringify makes of it", () => {
+Deno.test("pushJsonPieces: each piece as JSON.stringify writes it, between open and close", () => {
   const texts = [
     "plain text, nothing to escape",
     'quotes " and back\\slashes',
@@ -60,19 +67,29 @@ Deno.test("jsonPieces: each piece of splitText as the JSON string JSON.stringify
   ];
   for (const text of texts) {
     for (const size of [2, 3, 32]) {
-      const expected = [...splitText(text, size)].map((piece) => JSON.stringify(piece));
-      assert.deepEqual(jsonPieces(text, size), expected, `${JSON.stringify(text)} by ${size}`);
+      const where = `${JSON.stringify(text)} by ${size}`;
+      const pieces = jsonPieces(text, size);
+      assert.deepEqual(pieces, pieces.map((json) => JSON.stringify(JSON.parse(json))), where);
+      const out: string[] = [];
+      pushJsonPieces(out, text, size, "<", ">");
+      assert.equal(out.join(""), pieces.map((json) => `<${json}>`).join(""), where);
+      // An `open` that pushes its own fragments, different for each event.
+      let n = 0;
+      const numbered: string[] = [];
+      pushJsonPieces(numbered, text, size, (o) => o.push(`${n++}`, ":"), ";");
+      assert.equal(numbered.join(""), pieces.map((json, i) => `${i}:${json};`).join(""), where);
     }
   }
 });
 
-Deno.test("splitText: pieces are as large as allowed (size, or size-1 to keep a pair whole)", () => {
-  assert.deepEqual([...splitText("abcdefg", 3)], ["abc", "def", "g"]);
+Deno.test("pushJsonPieces: pieces are as large as allowed (size, or size-1 to keep a pair whole)", () => {
+  const cut = (text: string, size: number) => jsonPieces(text, size).map((j) => JSON.parse(j));
+  assert.deepEqual(cut("abcdefg", 3), ["abc", "def", "g"]);
   // "a😀" is 3 units; at size 2 the cut would fall inside 😀, so "a" goes alone.
-  assert.deepEqual([...splitText("a😀b", 2)], ["a", "😀", "b"]);
-  assert.deepEqual([...splitText("😀😀😀", 3)], ["😀", "😀", "😀"]);
-  assert.deepEqual([...splitText("😀😀😀", 4)], ["😀😀", "😀"]);
-  assert.deepEqual([...splitText("", 4)], []);
+  assert.deepEqual(cut("a😀b", 2), ["a", "😀", "b"]);
+  assert.deepEqual(cut("😀😀😀", 3), ["😀", "😀", "😀"]);
+  assert.deepEqual(cut("😀😀😀", 4), ["😀😀", "😀"]);
+  assert.deepEqual(cut("", 4), []);
 });
 
 // ---- completionChunkJson ----
@@ -138,7 +155,7 @@ Deno.test("completionChunkJson: JSON.stringify's own text of each chunk, in stre
         assert.equal(mine.at(-1).finish_reason, choice.finish_reason);
         assert.ok(mine.slice(0, -1).every((c) => c.finish_reason === null));
       }
-      // The stream carries the same text, batched into whole events.
+      // The stream carries the same text, in batches.
       let frames = "";
       const writer = openAIStreamWriter(options);
       for await (const event of synthesizedEvents(completion, options, writer)) {

@@ -90,16 +90,11 @@ export interface StreamWriter {
    */
   whole?(completion: ChatCompletion): void;
   /**
-   * A whole completion's events in one go, where the dialect can write them faster than chunk
-   * by chunk; {@link StreamWriter.end} still follows.
+   * A whole completion's events, pushed onto `out` in fragments that the caller joins once
+   * (fragments need not be whole events); {@link StreamWriter.end} still follows. Faster than
+   * chunk by chunk, which is what a writer without it gets.
    */
-  completionEvents?(completion: ChatCompletion): Iterable<string>;
-  /**
-   * The same events as one string, the fastest path of all: a whole completion small enough is
-   * sent as one body. {@link StreamWriter.end} still follows. Without it, the events of
-   * {@link StreamWriter.completionEvents} (or of each chunk) are joined.
-   */
-  completionText?(completion: ChatCompletion): string;
+  completionParts?(completion: ChatCompletion, out: string[]): void;
   /** The text for one chunk; `""` when it adds nothing to send yet. */
   chunk(chunk: ChatCompletionChunk): string;
   /** An upstream comment (its keep-alive) passed on, or `""`. */

@@ -18,34 +18,20 @@ export interface SynthesisOptions {
 }
 
 /**
- * Pushes onto `out` one chunk's JSON per piece of `text`: `open`, the delta (`before`, the piece
- * as a JSON string, `after`), `close`.
- */
-function pushTextChunks(
-  out: string[],
-  [open, close]: readonly [string, string],
-  [before, after]: readonly [string, string],
-  text: string,
-  size: number,
-): void {
-  const head = `${open}${before}`;
-  const tail = `${after}${close}`;
-  for (const piece of jsonPieces(text, size)) out.push(head + piece + tail);
-}
-
-/**
  * Pushes onto `out` the JSON of every chunk of one choice, in stream order (role, reasoning,
- * content, tool calls) but for the final one; `frame` is the chunk's text around its delta.
+ * content, tool calls) but for the final one; `frame` is the event's text around its delta.
  */
 function pushChoiceChunks(
   out: string[],
-  frame: readonly [string, string],
+  [open, close]: readonly [string, string],
   message: ChatCompletion["choices"][number]["message"],
   size: number,
 ): void {
-  out.push(`${frame[0]}{"role":"assistant","content":""}${frame[1]}`);
-  pushTextChunks(out, frame, [`{"reasoning_content":`, "}"], message.reasoning_content ?? "", size);
-  pushTextChunks(out, frame, [`{"content":`, "}"], message.content ?? "", size);
+  out.push(`${open}{"role":"assistant","content":""}${close}`);
+  const text = (field: string, value: string | null | undefined) =>
+    pushJsonPieces(out, value ?? "", size, `${open}{"${field}":`, `}${close}`);
+  text("reasoning_content", message.reasoning_content);
+  text("content", message.content);
   for (const [i, call] of (message.tool_calls ?? []).entries()) {
     const delta: ChunkDelta = {
       tool_calls: [{
@@ -55,9 +41,9 @@ function pushChoiceChunks(
         function: { name: call.function?.name ?? "", arguments: "" },
       }],
     };
-    out.push(`${frame[0]}${JSON.stringify(delta)}${frame[1]}`);
-    const args = [`{"tool_calls":[{"index":${i},"function":{"arguments":`, "}}]}"] as const;
-    pushTextChunks(out, frame, args, call.function?.arguments ?? "", size);
+    out.push(`${open}${JSON.stringify(delta)}${close}`);
+    const args = `${open}{"tool_calls":[{"index":${i},"function":{"arguments":`;
+    pushJsonPieces(out, call.function?.arguments ?? "", size, args, `}}]}${close}`);
   }
 }
 
@@ -72,47 +58,68 @@ function usageChunk(
 }
 
 /**
- * The chunks for `completion`, as the JSON text of each. What every chunk shares (`id`,
- * `object`, `created`, `model`) is serialised once, so a chunk costs only the stringifying of its
- * delta, and a text delta not even that; the text is what `JSON.stringify` would make of the
- * whole chunk.
+ * Pushes onto `out` every chunk for `completion`, each chunk's JSON between `event[0]` and
+ * `event[1]`, in fragments to be joined. What every chunk shares (`id`, `object`, `created`,
+ * `model`) is serialised once, so a chunk costs only the stringifying of its delta, and a text
+ * delta not even that; each chunk's text is what `JSON.stringify` would make of it.
  *
  * @example
  * ```ts
- * const body = completionChunkJson(completion, { pieceSize: 32, includeUsage: false })
- *   .map((json) => `data: ${json}\n\n`).join("");
+ * const out: string[] = [];
+ * pushCompletionChunks(out, completion, { pieceSize: 32, includeUsage: false }, ["data: ", "\n\n"]);
+ * const body = out.join("");
  * ```
  */
-export function completionChunkJson(
+export function pushCompletionChunks(
+  out: string[],
   completion: ChatCompletion,
   options: SynthesisOptions,
-): string[] {
+  [before, after]: readonly [string, string],
+): void {
   const { id, created, model } = completion;
   const shared = JSON.stringify({ id, object: "chat.completion.chunk", created, model });
-  const head = `${shared.slice(0, -1)},"choices":[{"index":`;
-  const tail = options.includeUsage ? `}],"usage":null}` : `}]}`;
-  const out: string[] = [];
+  const head = `${before}${shared.slice(0, -1)},"choices":[{"index":`;
+  const tail = `${options.includeUsage ? `}],"usage":null}` : `}]}`}${after}`;
   for (const { index, message, finish_reason } of completion.choices) {
     const open = `${head}${index},"delta":`;
     pushChoiceChunks(out, [open, `,"finish_reason":null${tail}`], message, options.pieceSize);
     out.push(`${open}{},"finish_reason":${JSON.stringify(finish_reason ?? "stop")}${tail}`);
   }
   const last = usageChunk(completion, options);
-  if (last) out.push(JSON.stringify(last));
-  return out;
+  if (last) out.push(`${before}${JSON.stringify(last)}${after}`);
+}
+
+/**
+ * The chunks for `completion` ({@link pushCompletionChunks}), as the JSON text of each.
+ *
+ * @example
+ * ```ts
+ * const chunks = completionChunkJson(completion, { pieceSize: 32, includeUsage: false })
+ *   .map((json) => JSON.parse(json));
+ * ```
+ */
+export function completionChunkJson(
+  completion: ChatCompletion,
+  options: SynthesisOptions,
+): string[] {
+  const out: string[] = [];
+  // JSON.stringify never writes a raw line break: one ends each chunk unambiguously.
+  pushCompletionChunks(out, completion, options, ["", "\n"]);
+  return out.join("").split("\n").slice(0, -1);
 }
 
 /**
  * About how much event text one pull of {@link synthesizedEvents} hands over. Events go in batches
  * because each write to the client has a fixed cost far above that of a 200-byte event; the cap
- * keeps a pull bounded, so a slow client still holds back a long answer.
+ * keeps a pull bounded, so a slow client still holds back a long answer, and no string made is
+ * larger than that.
  */
 const BATCH_CHARS = 16 * 1024;
 
 /**
  * The events of `completion` in `writer`'s dialect, as a {@link ChunkStream} of ready-made wire
- * text, a batch of up to {@link BATCH_CHARS} made each time the reader pulls. A writer without a
- * whole-completion path of its own gets the chunks one by one, as if they had been streamed.
+ * text, a batch of about {@link BATCH_CHARS} joined each time the reader pulls. A writer without
+ * a whole-completion path of its own gets the chunks one by one, as if they had been streamed.
  *
  * @example
  * ```ts
@@ -124,26 +131,25 @@ export function synthesizedEvents(
   options: SynthesisOptions,
   writer: StreamWriter,
 ): ChunkStream {
-  writer.whole?.(completion);
-  const texts = writer.completionEvents?.(completion)[Symbol.iterator]() ??
-    chunkTexts(completion, options, writer);
+  const parts = completionParts(completion, options, writer);
+  let next = 0;
   return new ReadableStream<StreamEvent>({
     pull(controller) {
-      let frames = "";
-      for (let next = texts.next(); !next.done; next = texts.next()) {
-        frames += next.value;
-        if (frames.length >= BATCH_CHARS) break;
+      // Nothing else is written between two batches, so a batch may end inside an event.
+      const from = next;
+      for (let chars = 0; next < parts.length && chars < BATCH_CHARS; next++) {
+        chars += parts[next].length;
       }
-      if (frames === "") controller.close();
-      else controller.enqueue({ frames });
+      if (from === next) controller.close();
+      else controller.enqueue({ frames: parts.slice(from, next).join("") });
     },
   }, { highWaterMark: 0 });
 }
 
 /**
  * The most text (content, reasoning and tool arguments, in UTF-16 units) of a completion that
- * {@link synthesizedText} writes as one string; a longer answer goes out in batches, so that its
- * first events do not wait for the last to be made.
+ * {@link synthesizedText} writes as one string; a longer answer goes out in batches, so that no
+ * string made for it is larger than a batch.
  */
 const ONE_BODY_CHARS = 256 * 1024;
 
@@ -160,7 +166,7 @@ export function fitsOneBody(completion: ChatCompletion): boolean {
 /**
  * Every event of `completion` in `writer`'s dialect, closing text included, as one string: the
  * body of a stream whose answer is already whole, sent in one go (no stream to pull, no batch
- * to encode).
+ * to encode). Its fragments are joined once, so no event is copied on its way into the body.
  *
  * @example
  * ```ts
@@ -172,59 +178,70 @@ export function synthesizedText(
   options: SynthesisOptions,
   writer: StreamWriter,
 ): string {
-  writer.whole?.(completion);
-  const text = writer.completionText?.(completion) ??
-    [...writer.completionEvents?.(completion) ?? chunkTexts(completion, options, writer)].join("");
-  return text + writer.end();
+  const parts = completionParts(completion, options, writer);
+  parts.push(writer.end());
+  return parts.join("");
 }
 
 /**
- * Every chunk of `completion` written by `writer`. The chunks are parsed back from their JSON
- * rather than built a second way, so both paths cut a completion identically.
+ * The text of every event of `completion`, in fragments: the writer's own whole-completion path,
+ * else each chunk written by `writer`. The chunks are parsed back from their JSON rather than
+ * built a second way, so both paths cut a completion identically.
  */
-function* chunkTexts(
+function completionParts(
   completion: ChatCompletion,
   options: SynthesisOptions,
   writer: StreamWriter,
-): Generator<string> {
-  for (const json of completionChunkJson(completion, options)) {
-    yield writer.chunk(JSON.parse(json) as ChatCompletionChunk);
-  }
-}
-
-/**
- * The pieces of `text` ({@link splitText}) as JSON string literals. Text with nothing to escape
- * (the usual case) is quoted as it is: no `JSON.stringify` per piece.
- *
- * @example
- * ```ts
- * jsonPieces("abcd", 2); // ['"ab"', '"cd"']
- * jsonPieces('a"b', 2); // ['"a\\""', '"b"']
- * ```
- */
-export function jsonPieces(text: string, size: number): string[] {
+): string[] {
+  writer.whole?.(completion);
   const out: string[] = [];
-  if (text === "") return out;
-  // Escaping is per character and a piece never splits a surrogate pair: text that needs none
-  // as a whole needs none in any piece.
-  const plain = JSON.stringify(text).length === text.length + 2;
-  for (let start = 0; start < text.length;) {
-    const end = pieceEnd(text, start, size);
-    const piece = text.slice(start, end);
-    out.push(plain ? `"${piece}"` : JSON.stringify(piece));
-    start = end;
+  if (writer.completionParts) {
+    writer.completionParts(completion, out);
+    return out;
+  }
+  for (const json of completionChunkJson(completion, options)) {
+    out.push(writer.chunk(JSON.parse(json) as ChatCompletionChunk));
   }
   return out;
 }
 
 /**
- * Cuts `text` into pieces of at most `size` UTF-16 units, never between the two halves of a
- * surrogate pair, so every piece is valid text on its own.
+ * Pushes onto `out`, for each piece of `text`, the event around it: `open`, the piece as a JSON
+ * string, `close`. Pieces are at most `size` UTF-16 units, never cut between the two halves of a
+ * surrogate pair, so every piece is valid text on its own. Text with nothing to escape (the usual
+ * case) goes in as slices between quotes: no `JSON.stringify` and no concatenation per piece.
+ * `open` may be a function that pushes what comes before each piece, when that changes from one
+ * event to the next (a sequence number, say).
+ *
+ * @example
+ * ```ts
+ * const out: string[] = [];
+ * pushJsonPieces(out, 'ab"c', 2, "data: {\"text\":", "}\n\n");
+ * out.join(""); // 'data: {"text":"ab"}\n\ndata: {"text":"\\"c"}\n\n'
+ * ```
  */
-export function* splitText(text: string, size: number): Generator<string> {
+export function pushJsonPieces(
+  out: string[],
+  text: string,
+  size: number,
+  open: string | ((out: string[]) => void),
+  close: string,
+): void {
+  if (text === "") return;
+  // Escaping is per character and a piece never splits a surrogate pair: text that needs none
+  // as a whole needs none in any piece.
+  const plain = JSON.stringify(text).length === text.length + 2;
+  const opening = typeof open !== "string" ? undefined : plain ? `${open}"` : open;
+  const closing = plain ? `"${close}` : close;
   for (let start = 0; start < text.length;) {
     const end = pieceEnd(text, start, size);
-    yield text.slice(start, end);
+    if (opening !== undefined) out.push(opening);
+    else {
+      (open as (out: string[]) => void)(out);
+      if (plain) out.push('"');
+    }
+    const piece = text.slice(start, end);
+    out.push(plain ? piece : JSON.stringify(piece), closing);
     start = end;
   }
 }

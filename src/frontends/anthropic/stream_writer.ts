@@ -12,7 +12,7 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, Usage } from "../../canonical/types.ts";
 import { commentEvent, SSE_HEADERS } from "../../streams/sse.ts";
-import { jsonPieces } from "../../streams/synthesize.ts";
+import { pushJsonPieces } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { anthropicErrorEvent } from "./errors.ts";
 import {
@@ -34,6 +34,7 @@ export interface AnthropicStreamOptions {
 
 const PING = 'event: ping\ndata: {"type":"ping"}\n\n';
 const MESSAGE_STOP = 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+const DELTA_TAIL = "}}\n\n";
 const SIGNATURE_DELTA = JSON.stringify({ type: "signature_delta", signature: THINKING_SIGNATURE });
 
 type BlockKind = "thinking" | "text" | "tool_use";
@@ -111,21 +112,29 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
     return text;
   };
 
+  /** The `kind` block opened, unless it is the open one. */
+  const opened = (kind: BlockKind): string =>
+    openKind === kind ? "" : begin(
+      kind,
+      kind === "thinking" ? { type: kind, thinking: "", signature: "" } : { type: kind, text: "" },
+    );
+
+  /** A delta event of the open block, up to its text. */
+  const deltaHead = (kind: BlockKind): string =>
+    `event: content_block_delta\ndata: {"type":"content_block_delta","index":${open},` +
+    `"delta":{${DELTA_TYPES[kind]}`;
+
   /** A delta of the `kind` block, `json` its text as a JSON string. */
   const delta = (kind: BlockKind, json: string): string => {
-    let text = "";
-    if (openKind !== kind) {
-      text = begin(
-        kind,
-        kind === "thinking"
-          ? { type: kind, thinking: "", signature: "" }
-          : { type: kind, text: "" },
-      );
-    }
-    return text + event(
-      "content_block_delta",
-      `{"type":"content_block_delta","index":${open},"delta":{${DELTA_TYPES[kind]}${json}}}`,
-    );
+    const text = opened(kind);
+    return text + deltaHead(kind) + json + DELTA_TAIL;
+  };
+
+  /** All of `text` as deltas of the `kind` block, pushed onto `out`. */
+  const deltas = (out: string[], kind: BlockKind, text: string): void => {
+    if (text === "") return;
+    out.push(opened(kind));
+    pushJsonPieces(out, text, options.pieceSize, deltaHead(kind), DELTA_TAIL);
   };
 
   const toolStart = (index: number, id: string, name: string): string => {
@@ -152,22 +161,16 @@ export function anthropicStreamWriter(options: AnthropicStreamOptions): StreamWr
       }
     },
 
-    *completionEvents(completion: ChatCompletion) {
+    completionParts(completion: ChatCompletion, out: string[]) {
       const choice = completion.choices[0];
-      yield start(completion.id, completion.model);
+      out.push(start(completion.id, completion.model));
       if (!choice) return;
       const { message } = choice;
-      for (const json of jsonPieces(message.reasoning_content ?? "", options.pieceSize)) {
-        yield delta("thinking", json);
-      }
-      for (const json of jsonPieces(message.content ?? "", options.pieceSize)) {
-        yield delta("text", json);
-      }
+      deltas(out, "thinking", message.reasoning_content ?? "");
+      deltas(out, "text", message.content ?? "");
       for (const [i, call] of (message.tool_calls ?? []).entries()) {
-        yield toolStart(i, call.id || toolUseId(), call.function?.name ?? "");
-        for (const json of jsonPieces(call.function?.arguments ?? "", options.pieceSize)) {
-          yield toolArgs(i, json);
-        }
+        out.push(toolStart(i, call.id || toolUseId(), call.function?.name ?? ""));
+        deltas(out, "tool_use", call.function?.arguments ?? "");
       }
       finish = choice.finish_reason;
       upstreamStop = choice.stop_reason;

@@ -17,7 +17,7 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, Usage } from "../../canonical/types.ts";
 import { SSE_HEADERS } from "../../streams/sse.ts";
-import { jsonPieces } from "../../streams/synthesize.ts";
+import { pushJsonPieces } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { geminiErrorBody } from "./errors.ts";
 import { finishReason, usageMetadata, withCalls } from "./response.ts";
@@ -48,6 +48,7 @@ interface CandidateState {
 }
 
 const KEEP_ALIVE = "\n";
+const SSE_END = "\r\n\r\n";
 
 const ARRAY_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "application/json",
@@ -91,23 +92,18 @@ class GeminiStreamWriter implements StreamWriter {
   }
 
   /** Text and thought events, as cut from a whole answer; the rest follows in {@link end}. */
-  *completionEvents(completion: ChatCompletion): Iterable<string> {
+  completionParts(completion: ChatCompletion, out: string[]): void {
     this.#model = completion.model;
     this.#id = completion.id;
     this.#usage = completion.usage;
-    const { includeThoughts, pieceSize } = this.#options;
-    const head = `{"candidates":[{"content":{"role":"model","parts":[`;
+    const head = `{"candidates":[{"content":{"role":"model","parts":[{"text":`;
     for (const { index, message, finish_reason } of completion.choices) {
       const tail = `]},"index":${index}}],"modelVersion":${JSON.stringify(this.#model)},` +
         `"responseId":${JSON.stringify(this.#id)}}`;
-      if (includeThoughts) {
-        for (const json of jsonPieces(message.reasoning_content ?? "", pieceSize)) {
-          yield this.#frame(`${head}{"text":${json},"thought":true}${tail}`);
-        }
+      if (this.#options.includeThoughts) {
+        this.#pushFrames(out, message.reasoning_content ?? "", head, `,"thought":true}${tail}`);
       }
-      for (const json of jsonPieces(message.content ?? "", pieceSize)) {
-        yield this.#frame(`${head}{"text":${json}}${tail}`);
-      }
+      this.#pushFrames(out, message.content ?? "", head, `}${tail}`);
       const state = this.#state(index);
       state.finish = finish_reason;
       for (const [i, call] of (message.tool_calls ?? []).entries()) {
@@ -171,7 +167,7 @@ class GeminiStreamWriter implements StreamWriter {
   error(error: ApiError): string {
     const json = JSON.stringify(geminiErrorBody(error));
     if (this.#options.sse) return `${json}\n`;
-    return `${this.#events++ === 0 ? "[" : ",\r\n"}${json}]`;
+    return `${this.#separator()}${json}]`;
   }
 
   #state(index: number): CandidateState {
@@ -185,7 +181,19 @@ class GeminiStreamWriter implements StreamWriter {
   }
 
   #frame(json: string): string {
-    if (this.#options.sse) return `data: ${json}\r\n\r\n`;
-    return `${this.#events++ === 0 ? "[" : ",\r\n"}${json}`;
+    if (this.#options.sse) return `data: ${json}${SSE_END}`;
+    return `${this.#separator()}${json}`;
+  }
+
+  /** Before each element of the JSON array. */
+  #separator(): string {
+    return this.#events++ === 0 ? "[" : ",\r\n";
+  }
+
+  /** One event per piece of `text`, framed as {@link GeminiStreamWriter.#frame} frames one. */
+  #pushFrames(out: string[], text: string, before: string, after: string): void {
+    const size = this.#options.pieceSize;
+    if (this.#options.sse) pushJsonPieces(out, text, size, `data: ${before}`, `${after}${SSE_END}`);
+    else pushJsonPieces(out, text, size, (o) => o.push(this.#separator(), before), after);
   }
 }

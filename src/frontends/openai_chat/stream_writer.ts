@@ -8,10 +8,11 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk } from "../../canonical/types.ts";
 import { commentEvent, dataEvent, KEEP_ALIVE_COMMENT, SSE_HEADERS } from "../../streams/sse.ts";
-import { completionChunkJson, type SynthesisOptions } from "../../streams/synthesize.ts";
+import { pushCompletionChunks, type SynthesisOptions } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 
 const DONE = "data: [DONE]\n\n";
+const DATA_EVENT = ["data: ", "\n\n"] as const;
 
 /**
  * @example
@@ -25,12 +26,8 @@ export function openAIStreamWriter(options: SynthesisOptions): StreamWriter {
   return {
     headers: SSE_HEADERS,
     keepAlive: () => KEEP_ALIVE_COMMENT,
-    completionEvents: (completion: ChatCompletion) =>
-      completionChunkJson(completion, options).map((json) => `data: ${json}\n\n`),
-    completionText(completion: ChatCompletion) {
-      const chunks = completionChunkJson(completion, options);
-      return chunks.length === 0 ? "" : `data: ${chunks.join("\n\ndata: ")}\n\n`;
-    },
+    completionParts: (completion: ChatCompletion, out: string[]) =>
+      pushCompletionChunks(out, completion, options, DATA_EVENT),
     chunk: (chunk: ChatCompletionChunk) => dataEvent(chunk),
     comment: commentEvent,
     end: () => DONE,

@@ -1,11 +1,13 @@
 /**
  * The Responses API's server-sent events as text: `event: <type>` and one `data:` line whose JSON
  * starts with the type and the stream's `sequence_number`. Delta events, by far the most, are
- * written from templates made once per content part, so a delta costs one string concatenation
- * and the escaping of its text.
+ * written from templates made once per content part, so a delta costs its sequence number and
+ * the escaping of its text (none, for text with nothing to escape).
  *
  * @module
  */
+
+import { pushJsonPieces } from "../../streams/synthesize.ts";
 
 /**
  * Numbers the events of one stream, from 0.
@@ -51,7 +53,9 @@ function eventHead(type: string): string {
  * @example
  * ```ts
  * const deltas = seq.deltas("response.output_text.delta", { item_id: "msg_1", output_index: 0 });
- * deltas.text("Hel") + deltas.text("lo");
+ * const out: string[] = [];
+ * deltas.push(out, "Hello", 3); // two events: "Hel", "lo"
+ * out.join("");
  * ```
  */
 export class DeltaTemplate {
@@ -69,8 +73,14 @@ export class DeltaTemplate {
     this.#tail = `${after}}\n\n`;
   }
 
-  /** The event carrying `delta`. */
-  text(delta: string): string {
-    return `${this.head}${this.seq.take()}${this.#mid}${JSON.stringify(delta)}${this.#tail}`;
+  /** Pushes onto `out` the events carrying `text`, in pieces of at most `size`. */
+  push(out: string[], text: string, size: number): void {
+    pushJsonPieces(
+      out,
+      text,
+      size,
+      (o) => o.push(this.head, String(this.seq.take()), this.#mid),
+      this.#tail,
+    );
   }
 }

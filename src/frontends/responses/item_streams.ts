@@ -27,10 +27,16 @@ export interface ItemStream {
   /** The closed item as JSON, made once: the item's text is escaped once for all its events. */
   json(): string;
   open(): string;
-  /** Text for the item: reasoning, answer text, or a tool call's (chat) arguments. */
-  push(delta: string): string;
+  /**
+   * Text for the item (reasoning, answer text, or a tool call's chat arguments): its delta
+   * events pushed onto `out`, in pieces of at most `size` ({@link LIVE} for one event).
+   */
+  push(out: string[], text: string, size: number): void;
   close(): string;
 }
+
+/** The `size` of {@link ItemStream.push} that sends a live delta as it came, as one event. */
+export const LIVE = Infinity;
 
 abstract class BaseStream<T extends OutputItem> implements ItemStream {
   closed = false;
@@ -42,7 +48,7 @@ abstract class BaseStream<T extends OutputItem> implements ItemStream {
   ) {}
 
   abstract open(): string;
-  abstract push(delta: string): string;
+  abstract push(out: string[], text: string, size: number): void;
   abstract close(): string;
 
   protected added(item: OutputItem): string {
@@ -79,7 +85,9 @@ abstract class BaseStream<T extends OutputItem> implements ItemStream {
  * @example
  * ```ts
  * const stream = new ReasoningStream(seq, 0, "rs_1");
- * const text = stream.open() + stream.push("thinking") + stream.close();
+ * const out = [stream.open()];
+ * stream.push(out, "thinking", LIVE);
+ * const text = out.join("") + stream.close();
  * ```
  */
 export class ReasoningStream extends BaseStream<ReasoningItem> {
@@ -99,9 +107,9 @@ export class ReasoningStream extends BaseStream<ReasoningItem> {
       });
   }
 
-  push(delta: string): string {
-    this.item.summary[0].text += delta;
-    return this.#deltas!.text(delta);
+  push(out: string[], text: string, size: number): void {
+    this.item.summary[0].text += text;
+    this.#deltas!.push(out, text, size);
   }
 
   close(): string {
@@ -138,7 +146,9 @@ export class ReasoningStream extends BaseStream<ReasoningItem> {
  * @example
  * ```ts
  * const stream = new MessageStream(seq, 1, "msg_1");
- * const text = stream.open() + stream.push("Hi") + stream.close("completed");
+ * const out = [stream.open()];
+ * stream.push(out, "Hi", LIVE);
+ * const text = out.join("") + stream.close("completed");
  * ```
  */
 export class MessageStream extends BaseStream<MessageItem> {
@@ -162,13 +172,18 @@ export class MessageStream extends BaseStream<MessageItem> {
     return this.added({ ...this.item, content: [] });
   }
 
-  push(delta: string, kind: "output_text" | "refusal" = "output_text"): string {
-    let text = "";
-    if (this.#kind !== kind) text += this.#closePart() + this.#openPart(kind);
+  push(
+    out: string[],
+    text: string,
+    size: number,
+    kind: "output_text" | "refusal" = "output_text",
+  ): void {
+    if (text === "") return;
+    if (this.#kind !== kind) out.push(this.#closePart(), this.#openPart(kind));
     const part = this.item.content[this.item.content.length - 1];
-    if (kind === "refusal") part.refusal += delta;
-    else part.text += delta;
-    return text + this.#deltas!.text(delta);
+    if (kind === "refusal") part.refusal += text;
+    else part.text += text;
+    this.#deltas!.push(out, text, size);
   }
 
   /** `status` is the message's final one: `incomplete` when the answer was cut off. */
@@ -227,7 +242,9 @@ export class MessageStream extends BaseStream<MessageItem> {
  * @example
  * ```ts
  * const stream = new FunctionCallStream(seq, 2, { type: "function_call", id: "fc_1", status: "in_progress", call_id: "call_1", name: "f" });
- * const text = stream.open() + stream.push('{"a":1}') + stream.close();
+ * const out = [stream.open()];
+ * stream.push(out, '{"a":1}', LIVE);
+ * const text = out.join("") + stream.close();
  * ```
  */
 export class FunctionCallStream extends BaseStream<FunctionCallItem> {
@@ -242,9 +259,9 @@ export class FunctionCallStream extends BaseStream<FunctionCallItem> {
     return this.added({ ...this.item });
   }
 
-  push(delta: string): string {
-    this.item.arguments += delta;
-    return this.#deltas!.text(delta);
+  push(out: string[], text: string, size: number): void {
+    this.item.arguments += text;
+    this.#deltas!.push(out, text, size);
   }
 
   close(): string {
@@ -264,7 +281,9 @@ export class FunctionCallStream extends BaseStream<FunctionCallItem> {
  * @example
  * ```ts
  * const stream = new CustomCallStream(seq, 3, { type: "custom_tool_call", id: "ctc_1", status: "in_progress", call_id: "call_2", name: "apply_patch" });
- * const text = stream.open() + stream.push('{"input":"*** Begin Patch"}') + stream.close();
+ * const out = [stream.open()];
+ * stream.push(out, '{"input":"*** Begin Patch"}', LIVE);
+ * const text = out.join("") + stream.close();
  * ```
  */
 export class CustomCallStream extends BaseStream<CustomToolCallItem> {
@@ -278,9 +297,8 @@ export class CustomCallStream extends BaseStream<CustomToolCallItem> {
     return this.added({ ...this.item });
   }
 
-  push(delta: string): string {
-    this.#args += delta;
-    return "";
+  push(_out: string[], text: string): void {
+    this.#args += text;
   }
 
   close(): string {

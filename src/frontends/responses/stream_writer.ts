@@ -15,13 +15,13 @@
 import type { ApiError } from "../../canonical/errors.ts";
 import type { ChatCompletion, ChatCompletionChunk, Usage } from "../../canonical/types.ts";
 import { commentEvent, SSE_HEADERS } from "../../streams/sse.ts";
-import { splitText } from "../../streams/synthesize.ts";
 import type { StreamWriter } from "../frontend.ts";
 import { EventSequence } from "./events.ts";
 import {
   CustomCallStream,
   FunctionCallStream,
   type ItemStream,
+  LIVE,
   MessageStream,
   ReasoningStream,
 } from "./item_streams.ts";
@@ -83,25 +83,24 @@ class ResponsesStream implements StreamWriter {
     return this.#seq.eventJson("response.in_progress", this.#shellJson);
   }
 
-  *completionEvents(completion: ChatCompletion): Iterable<string> {
+  completionParts(completion: ChatCompletion, out: string[]): void {
     const response = toResponse(completion, this.#options.ctx);
     this.#model = completion.model;
     // Keep-alives may have started the stream already (InternLM answers whole, after thinking).
-    if (!this.#shell) yield this.#start();
+    if (!this.#shell) out.push(this.#start());
     const { pieceSize } = this.#options;
     for (const [index, item] of response.output.entries()) {
       const stream = this.#itemStream(item, index);
       this.#items.push(stream);
-      yield stream.open();
+      out.push(stream.open());
       if (item.type === "message") {
         const message = stream as MessageStream;
         for (const part of item.content) {
           const refusal = part.type === "refusal";
-          for (const piece of splitText((refusal ? part.refusal : part.text) ?? "", pieceSize)) {
-            yield message.push(piece, refusal ? "refusal" : "output_text");
-          }
+          const text = (refusal ? part.refusal : part.text) ?? "";
+          message.push(out, text, pieceSize, refusal ? "refusal" : "output_text");
         }
-        yield message.close(item.status);
+        out.push(message.close(item.status));
         continue;
       }
       const text = item.type === "reasoning"
@@ -109,46 +108,47 @@ class ResponsesStream implements StreamWriter {
         : item.type === "function_call"
         ? item.arguments
         : customArguments(item.input);
-      for (const piece of splitText(text, pieceSize)) yield stream.push(piece);
-      yield stream.close();
+      stream.push(out, text, pieceSize);
+      out.push(stream.close());
     }
     this.#final = response;
   }
 
   chunk(chunk: ChatCompletionChunk): string {
-    let text = this.#shell ? "" : this.#start();
+    const out: string[] = [];
+    if (!this.#shell) out.push(this.#start());
     this.#model ??= chunk.model;
     if (chunk.usage) this.#usage = chunk.usage;
     const choice = chunk.choices[0];
-    if (!choice) return text;
+    if (!choice) return out.join("");
     const { delta } = choice;
     if (delta.reasoning_content) {
-      text += this.#openKind(
+      out.push(this.#openKind(
         "reasoning",
         () => new ReasoningStream(this.#seq, this.#next(), this.#id("rs")),
-      );
-      text += this.#open!.push(delta.reasoning_content);
+      ));
+      this.#open!.push(out, delta.reasoning_content, LIVE);
     }
     if (delta.content) {
-      text += this.#openKind(
+      out.push(this.#openKind(
         "message",
         () => new MessageStream(this.#seq, this.#next(), this.#id("msg")),
-      );
-      text += this.#open!.push(delta.content);
+      ));
+      this.#open!.push(out, delta.content, LIVE);
     }
     for (const call of delta.tool_calls ?? []) {
       let stream = this.#tools.get(call.index);
       if (!stream) {
-        text += this.#closeOpen();
+        out.push(this.#closeOpen());
         stream = this.#toolStream(call.id, call.function.name ?? "");
         this.#tools.set(call.index, stream);
         this.#open = stream;
-        text += stream.open();
+        out.push(stream.open());
       }
-      if (call.function.arguments) text += stream.push(call.function.arguments);
+      if (call.function.arguments) stream.push(out, call.function.arguments, LIVE);
     }
     if (choice.finish_reason) this.#finish = choice.finish_reason;
-    return text;
+    return out.join("");
   }
 
   comment(text: string): string {
