@@ -55,6 +55,12 @@ export class MemoryResponseStore implements ResponseStore {
   readonly #entries = new Map<string, Entry>();
   readonly #limits: Required<MemoryStoreLimits>;
   #bytes = 0;
+  /**
+   * No record expires before this. The first record's expiry only ever grows (a record used
+   * again moves to the end, with the latest expiry), so once it is known, most calls need not
+   * look at the map at all.
+   */
+  #noneExpireBefore = -Infinity;
   readonly #evictions = { count: 0, bytes: 0, ttl: 0 };
 
   constructor(limits: MemoryStoreLimits) {
@@ -104,11 +110,17 @@ export class MemoryResponseStore implements ResponseStore {
 
   /** Drops expired records; they are all at the front (see the map's comment). */
   #expire(now: number): void {
+    if (now < this.#noneExpireBefore) return;
     for (const [id, entry] of this.#entries) {
-      if (entry.expires > now) return;
+      if (entry.expires > now) {
+        this.#noneExpireBefore = entry.expires;
+        return;
+      }
       this.#remove(id);
       this.#evictions.ttl++;
     }
+    // Empty: whatever is stored from now on expires a TTL from now at the earliest.
+    this.#noneExpireBefore = now + this.#limits.ttlMs;
   }
 
   #evictOldest(reason: "count" | "bytes"): void {
