@@ -8,7 +8,9 @@
  *
  * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] [--variant NAME] REV [REV…]`
  * (`--variant` sends a front end's requests, named as in `bench/variants.ts`, instead of the chat
- * path's).
+ * path's; `--together` loads all revisions at once, c=64 shared between them, so that a host
+ * whose speed drifts from one second to the next slows them alike: on such a host, compare CPU
+ * per request that way).
  *
  * @module
  */
@@ -31,8 +33,10 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "3" },
       variant: { type: "string" },
+      together: { type: "boolean", default: false },
     },
   });
+  const together = values.together;
   const variant = variantNamed(values.variant);
   if (positionals.length === 0) throw new Error("usage: ab.ts [--rounds N] [--seconds S] REV…");
   const generator = await chooseGenerator("wrk", (l) => console.error(`ab: ${l}`));
@@ -73,30 +77,34 @@ async function main(): Promise<void> {
     for (let r = 0; r <= rounds; r++) {
       for (const [kind, bodyFile, path] of kinds) {
         const order = r % 2 ? [...proxies].reverse() : proxies;
-        for (const { rev, server } of order) {
+        const run = async ({ rev, server }: (typeof proxies)[number]) => {
           const before = cpuSeconds(server.pid);
           const res = await generator.run({
             url: `${server.origin}${path}`,
             bodyFile,
-            connections: 64,
+            connections: together ? Math.ceil(64 / proxies.length) : 64,
             seconds: r === 0 ? 1 : seconds,
           });
           const cpu = cpuSeconds(server.pid) - before;
           if (res.errors > 0) throw new Error(`${rev} ${kind}: ${res.errors} errors`);
           // Round 0 is the JIT's warm-up.
-          if (r === 0) continue;
+          if (r === 0) return;
           const entry = results.get(`${kind} ${rev}`) ?? { rps: [], cpu: [] };
           entry.rps.push(res.rps);
           entry.cpu.push((cpu * 1e6) / res.requests);
           results.set(`${kind} ${rev}`, entry);
-        }
+        };
+        if (together) await Promise.all(order.map(run));
+        else for (const proxy of order) await run(proxy);
       }
       for (const { logFile } of proxies) await Deno.truncate(logFile);
     }
     const lines = [
       `load average ${
         Deno.readTextFileSync("/proc/loadavg").trim()
-      }; ${rounds} rounds of ${seconds} s, c=64${variant ? `, ${variant.name}` : ""}`,
+      }; ${rounds} rounds of ${seconds} s, c=64${together ? " shared, all at once" : ""}${
+        variant ? `, ${variant.name}` : ""
+      }`,
       "",
       "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first |",
       "| --- | --- | --: | --: | --: | --: |",
