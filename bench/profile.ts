@@ -1,17 +1,17 @@
 /**
  * `deno run -A bench/profile.ts`: where the proxy's CPU goes per request. Runs the proxy as the
  * bench does (default log level, log to a file) under V8's sampling profiler (`--cpu-prof`) with
- * wrk at c=64 for a while, once with the JSON request and once with the streaming one, then
- * attributes the samples' self time to the project's functions and to runtime internals
- * (Request/Response and Headers, `fetch`, the HTTP server, streams, text encoding, abort signals
- * and events, timers, crypto, GC, native code) and divides by the requests served. Prints
+ * wrk at c=64 (or `--connections`) for a while, once with the JSON request and once with the
+ * streaming one, then attributes the samples' self time to the project's functions and to runtime
+ * internals (Request/Response and Headers, `fetch`, the HTTP server, streams, text encoding, abort
+ * signals and events, timers, crypto, GC, native code) and divides by the requests served. Prints
  * Markdown: per category and the top functions, µs per request.
  *
  * Usage: `deno run -A bench/profile.ts [--seconds 8] [--top 10] [--rev REV] [--log-level L]
- * [--minimal] [--variant NAME]` (`--rev` profiles the proxy as it was at git revision REV;
- * `--minimal` profiles the minimal proxy instead, `bench/minimal_proxy.ts`, the reference whose
- * costs the proxy's are read against; `--variant` sends a front end's requests, named as in
- * `bench/variants.ts`, instead of the chat path's).
+ * [--minimal] [--variant NAME] [--connections 64]` (`--rev` profiles the proxy as it was at git
+ * revision REV; `--minimal` profiles the minimal proxy instead, `bench/minimal_proxy.ts`, the
+ * reference whose costs the proxy's are read against; `--variant` sends a front end's requests,
+ * named as in `bench/variants.ts`, instead of the chat path's).
  *
  * @module
  */
@@ -127,6 +127,7 @@ async function profileOnce(
     bodyFile: string;
     path: string;
     seconds: number;
+    connections: number;
     dir: string;
     logLevel?: string;
     minimal: boolean;
@@ -162,7 +163,12 @@ async function profileOnce(
     // A first short run warms the JIT; both are in the profile and counted.
     for (const seconds of [1, opts.seconds]) {
       const before = cpuSeconds(proxy.pid);
-      const r = await generator.run({ url, bodyFile: opts.bodyFile, connections: 64, seconds });
+      const r = await generator.run({
+        url,
+        bodyFile: opts.bodyFile,
+        connections: opts.connections,
+        seconds,
+      });
       cpu += cpuSeconds(proxy.pid) - before;
       requests += r.requests;
       if (r.errors > 0) throw new Error(`${r.errors} request(s) failed while profiling`);
@@ -207,6 +213,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       seconds: { type: "string", default: "8" },
+      connections: { type: "string", default: "64" },
       top: { type: "string", default: "10" },
       rev: { type: "string" },
       "log-level": { type: "string" },
@@ -236,7 +243,7 @@ async function main(): Promise<void> {
     ];
     for (const { title, bodyFile, stream } of runs) {
       const path = variant?.path(stream) ?? "/v1/chat/completions";
-      log(`${title}: ${seconds} s at c=64`);
+      log(`${title}: ${seconds} s at c=${values.connections}`);
       const logLevel = values["log-level"];
       const minimal = values.minimal;
       const a = await profileOnce(generator, {
@@ -245,6 +252,7 @@ async function main(): Promise<void> {
         bodyFile,
         path,
         seconds,
+        connections: Number(values.connections),
         dir,
         logLevel,
         minimal,

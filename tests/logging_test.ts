@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { parseCommand, UsageError } from "../src/config/cli.ts";
 import { ConfigError, loadConfig } from "../src/config/config.ts";
 import { isValidRequestId, MAX_REQUEST_ID_LENGTH, requestId } from "../src/edge/request_id.ts";
+import { isoTime } from "../src/operations/log.ts";
 import { completion, openaiError, rateLimited } from "./fake_upstream.ts";
 import { chatBody, eventually, postChat, type TestProxy, withProxy } from "./proxy.ts";
 
@@ -315,4 +316,21 @@ Deno.test("--log-format, LLM_PROXY_LOG_FORMAT and log_format choose the format, 
     () => format({}, "log_format: loud\n"),
     /<config>:1:13: log_format must be one of/,
   );
+});
+
+Deno.test("isoTime: what toISOString writes, through second, year and repeated-millisecond turns", () => {
+  const times = [
+    Date.UTC(2026, 11, 2, 2, 29, 37, 5),
+    Date.UTC(2026, 11, 2, 2, 29, 37, 5),
+    Date.UTC(2026, 11, 2, 2, 29, 37, 999),
+    Date.UTC(2026, 11, 2, 2, 29, 38, 0),
+    Date.UTC(2026, 11, 31, 23, 59, 59, 99),
+    Date.UTC(2027, 0, 1, 0, 0, 0, 10),
+    0,
+    -1,
+    Date.UTC(1969, 6, 20, 20, 17, 40, 123),
+    Date.UTC(12000, 0, 1),
+  ];
+  for (let i = 0; i < 1000; i++) times.push(1_700_000_000_000 + Math.floor(Math.random() * 3e9));
+  for (const t of times) assert.equal(isoTime(t), new Date(t).toISOString(), String(t));
 });
