@@ -41,6 +41,11 @@ export const ROW = {
   quiet: "llm-proxy, no request log",
   /** The process the front-end variants are sent to (no row of its own). */
   frontEnds: "llm-proxy, other front ends",
+  /**
+   * The chat path in the front ends' process: the control their CPU is compared with under the
+   * same conditions (one process serving every dialect, the response store filling up).
+   */
+  frontEndsChat: "llm-proxy, openai chat (front ends' process)",
 } as const;
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -175,6 +180,7 @@ export async function startTargets(
     ...(before
       ? [{ ...chat(before.name, "baseline", before, `${before.origin}/v1`), logFile: baselineLog }]
       : []),
+    ...(frontEnds ? [chat(ROW.frontEndsChat, "variant", frontEnds, `${frontEnds.origin}/v1`)] : []),
     ...VARIANTS.map(variant),
   ];
 }
