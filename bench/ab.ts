@@ -4,7 +4,7 @@
  * revision runs as its own process (as `deno task start` runs it, default log level, log to a
  * file) in front of one fake upstream; wrk drives them in alternating order, several rounds, and
  * the report gives each one's median req/s and server CPU per request (the steadier figure),
- * JSON and stream, with the ratio to the first revision.
+ * JSON and stream, with the ratio to the first revision, and each process's peak RSS.
  *
  * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] [--variant NAME] REV [REV…]`
  * (`--variant` sends a front end's requests, named as in `bench/variants.ts`, instead of the chat
@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { chooseGenerator } from "./load.ts";
 import { median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
-import { cpuSeconds, type Server, startServer } from "./servers.ts";
+import { cpuSeconds, memoryOf, type Server, startServer } from "./servers.ts";
 import { checkout, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
 
@@ -106,18 +106,21 @@ async function main(): Promise<void> {
         variant ? `, ${variant.name}` : ""
       }`,
       "",
-      "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first |",
-      "| --- | --- | --: | --: | --: | --: |",
+      "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first | peak RSS |",
+      "| --- | --- | --: | --: | --: | --: | --: |",
     ];
     // Ratios are paired within a round, then their median: drift between rounds cancels.
     const ratios = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]));
+    // The peak is the process's over both kinds: the same figure on both rows.
+    const peaks = new Map(proxies.map((p) => [p.rev, memoryOf(p.server.pid).peakMiB]));
     for (const [kind] of kinds) {
       const first = results.get(`${kind} ${positionals[0]}`)!;
       for (const rev of positionals) {
         const e = results.get(`${kind} ${rev}`)!;
         lines.push(
           `| ${kind} | ${rev} | ${Math.round(median(e.rps))} | ${median(e.cpu).toFixed(0)} µs ` +
-            `| ${ratios(e.rps, first.rps).toFixed(3)}× | ${ratios(e.cpu, first.cpu).toFixed(3)}× |`,
+            `| ${ratios(e.rps, first.rps).toFixed(3)}× | ${ratios(e.cpu, first.cpu).toFixed(3)}× ` +
+            `| ${peaks.get(rev)!.toFixed(1)} MiB |`,
         );
       }
     }

@@ -69,6 +69,23 @@ async function smokeTest(command: string[], cwd: string) {
   }
 }
 
+Deno.test("deno task start and dev, and the bundle's documented command, run with the binary's flags", () => {
+  const { tasks } = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const docs = Deno.readTextFileSync(new URL("docs/deployment.md", ROOT));
+  const bundleRun = /^deno run (.+?) dist\/llm-proxy\.js$/m.exec(docs.replaceAll("\\\n  ", ""));
+  assert.ok(bundleRun, "docs/deployment.md shows how to run the bundle");
+  for (
+    const [name, command] of [["start", tasks.start], ["dev", tasks.dev], ["bundle", bundleRun[1]]]
+  ) {
+    const words = new Set(command.split(/\s+/));
+    // deno.json's `unstable` list applies to the tasks by itself; outside a project it is a flag.
+    const wanted = name === "bundle"
+      ? RUNTIME_FLAGS
+      : RUNTIME_FLAGS.filter((f) => !f.startsWith("--unstable-"));
+    for (const flag of wanted) assert.ok(words.has(flag), `${name} lacks ${flag}: ${command}`);
+  }
+});
+
 Deno.test("the bundle, built with an empty cache, alone in an empty directory, serves health, completions and streams", async () => {
   // An empty DENO_DIR, as on a fresh machine: `deno task bundle` downloads esbuild and the npm
   // packages, which works only if the child got what a download needs (CA certificates,
