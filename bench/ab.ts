@@ -6,9 +6,11 @@
  * the report gives each one's median req/s and server CPU per request (the steadier figure),
  * JSON and stream, with the ratio to the first revision, and each process's peak RSS.
  *
- * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] [--variant NAME] REV [REV…]`
- * (`--variant` sends a front end's requests, named as in `bench/variants.ts`, instead of the chat
- * path's; `--together` loads all revisions at once, c=64 shared between them, so that a host
+ * Usage: `deno run -A bench/ab.ts [--rounds 5] [--seconds 3] [--variant NAME] [--only KIND] REV
+ * [REV…]` (`--variant` sends a front end's requests, named as in `bench/variants.ts`, instead of
+ * the chat path's; `--only JSON` or `--only stream` sends one kind of request alone, as a proxy
+ * in front of coding agents, which stream, gets them: V8's heap adapts to the mix it is given;
+ * `--together` loads all revisions at once, c=64 shared between them, so that a host
  * whose speed drifts from one second to the next slows them alike: on such a host, compare CPU
  * per request that way).
  *
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
       seconds: { type: "string", default: "3" },
       variant: { type: "string" },
       together: { type: "boolean", default: false },
+      only: { type: "string" },
     },
   });
   const together = values.together;
@@ -69,10 +72,11 @@ async function main(): Promise<void> {
     const rounds = Number(values.rounds);
     const seconds = Number(values.seconds);
     const own = variant && bodies.variants.get(variant.name)!;
-    const kinds = [
+    const kinds = ([
       ["JSON", own?.body ?? bodies.chat, variant?.path(false) ?? "/v1/chat/completions"],
       ["stream", own?.stream ?? bodies.chatStream, variant?.path(true) ?? "/v1/chat/completions"],
-    ] as const;
+    ] as const).filter(([kind]) => values.only === undefined || kind === values.only);
+    if (kinds.length === 0) throw new Error(`--only takes JSON or stream, not ${values.only}`);
     const results = new Map<string, { rps: number[]; cpu: number[] }>();
     for (let r = 0; r <= rounds; r++) {
       for (const [kind, bodyFile, path] of kinds) {
