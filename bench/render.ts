@@ -83,7 +83,9 @@ export function renderReport(r: BenchReport): string {
       `answer: a ~1 KB \`chat.completion\` (streaming: ~4 KB of content in 32-character ` +
       `deltas); upstream delay ${plan.delayMs} ms. The proxy runs as \`deno task start\` runs ` +
       `it, at its default log level (info: one line per request), its log going to a file; the ` +
-      `"no request log" row runs it at \`--log-level warn\`. The minimal proxy reads and parses ` +
+      `"no request log" row runs it at \`--log-level warn\`; the "streams only" row is one more ` +
+      `such process that gets streaming requests alone, as in front of coding agents, which ` +
+      `stream every request. The minimal proxy reads and parses ` +
       `both bodies, rewrites the model and calls the upstream with a key (\`bench/` +
       `minimal_proxy.ts\`). CPU is the server process's user + system time over a run, per ` +
       `request. Figures are medians over rounds; added latency and ratios are taken within ` +
@@ -95,7 +97,7 @@ export function renderReport(r: BenchReport): string {
       `| CPU/request | peak RSS | errors |`,
     "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
   );
-  for (const { name } of r.targets) {
+  for (const { name } of r.targets.filter((t) => t.role !== "streamsOnly")) {
     lines.push(
       `| ${name} | ${ms(med(name, c1P50))} | ${ms(med(name, (t) => t.c1?.p99Ms))} ` +
         `| ${rps(med(name, (t) => t.c1?.rps))} | ${ms(med(name, (t) => t.c64?.p50Ms))} ` +
@@ -123,7 +125,7 @@ export function renderReport(r: BenchReport): string {
     );
   }
 
-  const { pass, minimal, proxy, quiet } = ROW;
+  const { pass, minimal, proxy, quiet, streamsOnly } = ROW;
   const minimalTput = paired(c64Rps, ratio, minimal, pass);
   // Where even the minimal proxy cannot reach 0.85× the pass-through, the target moves to it.
   const minimalBound = minimalTput.median < 0.85;
@@ -225,6 +227,9 @@ export function renderReport(r: BenchReport): string {
   const logP50 = paired(c1P50, diff, proxy, quiet);
   const logTput = paired(c64Rps, ratio, proxy, quiet);
   const logCpu = paired(c64Cpu, diff, proxy, quiet);
+  const aloneTput = paired(streamRps, ratio, streamsOnly, pass);
+  const aloneCpu = paired(streamCpu, ratio, streamsOnly, pass);
+  const aloneVsMixed = paired(streamCpu, ratio, streamsOnly, proxy);
   const info = (what: string, value: string, rounds: string) =>
     `| ${what} | ${value} | ${rounds} |`;
   lines.push(
@@ -265,6 +270,21 @@ export function renderReport(r: BenchReport): string {
       `request log: added CPU per request, c=${c}`,
       signedUs(logCpu.median),
       perRound(logCpu, signedUs),
+    ),
+    info(
+      `streams only: req/s at c=${c} vs the pass-through's stream`,
+      times(aloneTput.median),
+      perRound(aloneTput, times),
+    ),
+    info(
+      `streams only: CPU per request vs the pass-through's stream`,
+      times(aloneCpu.median),
+      perRound(aloneCpu, times),
+    ),
+    info(
+      "streams only: CPU per stream request vs the process that also serves JSON",
+      times(aloneVsMixed.median),
+      perRound(aloneVsMixed, times),
     ),
   );
 

@@ -95,8 +95,11 @@ async function main(): Promise<number> {
 
     if (plan.warmupSeconds > 0) {
       for (const t of targets) {
-        await load(generator, t, false, plan.connections, plan.warmupSeconds);
-        if (t.streamBodyFile) await load(generator, t, true, plan.connections, 1);
+        const streamsOnly = t.role === "streamsOnly";
+        if (!streamsOnly) await load(generator, t, false, plan.connections, plan.warmupSeconds);
+        if (t.streamBodyFile) {
+          await load(generator, t, true, plan.connections, streamsOnly ? plan.warmupSeconds : 1);
+        }
       }
     }
     const rounds: RoundResult[] = [];
@@ -107,10 +110,11 @@ async function main(): Promise<number> {
       const round: RoundResult = { targets: {} };
       const row = (t: Target) => round.targets[t.name] ??= {};
       // Variants are for their CPU per request under load, beside the chat path's.
-      for (const t of order) {
+      const json = order.filter((t) => t.role !== "streamsOnly");
+      for (const t of json) {
         if (t.role !== "variant") row(t).c1 = await load(generator, t, false, 1, plan.seconds);
       }
-      for (const t of order) {
+      for (const t of json) {
         row(t).c64 = await load(generator, t, false, plan.connections, plan.seconds);
       }
       for (const t of streaming) {

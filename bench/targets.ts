@@ -10,7 +10,15 @@ import { type Server, startServer } from "./servers.ts";
 import { type Variant, VARIANTS } from "./variants.ts";
 
 /** What a target is, for the report's ratios. */
-export type Role = "upstream" | "pass" | "minimal" | "proxy" | "quiet" | "baseline" | "variant";
+export type Role =
+  | "upstream"
+  | "pass"
+  | "minimal"
+  | "proxy"
+  | "quiet"
+  | "streamsOnly"
+  | "baseline"
+  | "variant";
 
 /** A target the load generator is pointed at. */
 export interface Target {
@@ -39,6 +47,11 @@ export const ROW = {
   minimal: "minimal proxy",
   proxy: "llm-proxy",
   quiet: "llm-proxy, no request log",
+  /**
+   * A process that gets streaming requests alone, as a proxy in front of coding agents does (they
+   * stream every request): V8's heap adapts to the mix of requests a process is given.
+   */
+  streamsOnly: "llm-proxy, streams only",
   /** The process the front-end variants are sent to (no row of its own). */
   frontEnds: "llm-proxy, other front ends",
   /**
@@ -140,6 +153,8 @@ export async function startTargets(
   const logFile = `${dir}/llm-proxy.log`;
   const main = await proxy(ROW.proxy, ROOT, logFile);
   const quiet = await proxy(ROW.quiet, ROOT, undefined, "warn");
+  const streamsOnlyLog = `${dir}/streams-only.log`;
+  const streamsOnly = await proxy(ROW.streamsOnly, ROOT, streamsOnlyLog);
   // The other dialects get a process of their own, so that the chat row's memory is its own.
   const frontEnds = VARIANTS.length === 0
     ? undefined
@@ -177,6 +192,10 @@ export async function startTargets(
     chat(ROW.minimal, "minimal", minimal, `${minimal.origin}/v1`),
     { ...chat(ROW.proxy, "proxy", main, `${main.origin}/v1`), logFile },
     chat(ROW.quiet, "quiet", quiet, `${quiet.origin}/v1`, false),
+    {
+      ...chat(ROW.streamsOnly, "streamsOnly", streamsOnly, `${streamsOnly.origin}/v1`),
+      logFile: streamsOnlyLog,
+    },
     ...(before
       ? [{ ...chat(before.name, "baseline", before, `${before.origin}/v1`), logFile: baselineLog }]
       : []),
