@@ -22,7 +22,7 @@ import { chooseGenerator } from "./load.ts";
 import { median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, memoryOf, type Server, startServer } from "./servers.ts";
-import { checkout, writeBodies } from "./targets.ts";
+import { benchRequest, checkout, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
 
 const HERE = new URL("../", import.meta.url).pathname;
@@ -71,15 +71,13 @@ async function main(): Promise<void> {
     }
     const rounds = Number(values.rounds);
     const seconds = Number(values.seconds);
-    const own = variant && bodies.variants.get(variant.name)!;
-    const kinds = ([
-      ["JSON", own?.body ?? bodies.chat, variant?.path(false) ?? "/v1/chat/completions"],
-      ["stream", own?.stream ?? bodies.chatStream, variant?.path(true) ?? "/v1/chat/completions"],
-    ] as const).filter(([kind]) => values.only === undefined || kind === values.only);
+    const kinds = ([["JSON", false], ["stream", true]] as const)
+      .filter(([kind]) => values.only === undefined || kind === values.only)
+      .map(([kind, stream]) => ({ kind, ...benchRequest(bodies, variant, stream) }));
     if (kinds.length === 0) throw new Error(`--only takes JSON or stream, not ${values.only}`);
     const results = new Map<string, { rps: number[]; cpu: number[] }>();
     for (let r = 0; r <= rounds; r++) {
-      for (const [kind, bodyFile, path] of kinds) {
+      for (const { kind, bodyFile, path } of kinds) {
         const order = r % 2 ? [...proxies].reverse() : proxies;
         const run = async ({ rev, server }: (typeof proxies)[number]) => {
           const before = cpuSeconds(server.pid);
@@ -117,7 +115,7 @@ async function main(): Promise<void> {
     const ratios = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]));
     // The peak is the process's over both kinds: the same figure on both rows.
     const peaks = new Map(proxies.map((p) => [p.rev, memoryOf(p.server.pid).peakMiB]));
-    for (const [kind] of kinds) {
+    for (const { kind } of kinds) {
       const first = results.get(`${kind} ${positionals[0]}`)!;
       for (const rev of positionals) {
         const e = results.get(`${kind} ${rev}`)!;

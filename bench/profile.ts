@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { chooseGenerator, type LoadGenerator } from "./load.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, type Server, startServer } from "./servers.ts";
-import { checkout, writeBodies } from "./targets.ts";
+import { benchRequest, checkout, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
 
 /** The parts of a `.cpuprofile` read here. */
@@ -236,13 +236,9 @@ async function main(): Promise<void> {
     });
     const seconds = Number(values.seconds);
     const out = [`Load average before: ${Deno.readTextFileSync("/proc/loadavg").trim()}.`];
-    const variantBodies = variant && bodies.variants.get(variant.name)!;
-    const runs = [
-      { title: "JSON", bodyFile: variantBodies?.body ?? bodies.chat, stream: false },
-      { title: "stream", bodyFile: variantBodies?.stream ?? bodies.chatStream, stream: true },
-    ];
-    for (const { title, bodyFile, stream } of runs) {
-      const path = variant?.path(stream) ?? "/v1/chat/completions";
+    const runs = [["JSON", false], ["stream", true]] as const;
+    for (const [title, stream] of runs) {
+      const { bodyFile, path } = benchRequest(bodies, variant, stream);
       log(`${title}: ${seconds} s at c=${values.connections}`);
       const logLevel = values["log-level"];
       const minimal = values.minimal;

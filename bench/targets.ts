@@ -77,6 +77,22 @@ export interface Bodies {
   variants: Map<string, { body: string; stream: string }>;
 }
 
+/**
+ * The request a tool sends for one kind of load: the body file and the path, of `variant` or, for
+ * none, of the chat path.
+ */
+export function benchRequest(
+  bodies: Bodies,
+  variant: Variant | undefined,
+  stream: boolean,
+): { bodyFile: string; path: string } {
+  const own = variant && bodies.variants.get(variant.name)!;
+  return {
+    bodyFile: stream ? own?.stream ?? bodies.chatStream : own?.body ?? bodies.chat,
+    path: variant?.path(stream) ?? "/v1/chat/completions",
+  };
+}
+
 /** Writes every request body the run needs into `dir`. */
 export async function writeBodies(
   dir: string,
