@@ -90,7 +90,7 @@ export interface StreamWriter {
    */
   whole?(completion: ChatCompletion): void;
   /**
-   * A whole completion's events, pushed onto `out` in fragments that the caller joins once
+   * A whole completion's events, pushed onto `out` in fragments that the caller puts together once
    * (fragments need not be whole events); {@link StreamWriter.end} still follows. Faster than
    * chunk by chunk, which is what a writer without it gets.
    */
