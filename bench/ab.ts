@@ -22,26 +22,60 @@ import { chooseGenerator } from "./load.ts";
 import { median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, memoryOf, type Server, startServer } from "./servers.ts";
-import { benchRequest, checkout, writeBodies } from "./targets.ts";
+import { benchRequest, checkout, startCommand, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
 
 const HERE = new URL("../", import.meta.url).pathname;
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      rounds: { type: "string", default: "5" },
-      seconds: { type: "string", default: "3" },
-      variant: { type: "string" },
-      together: { type: "boolean", default: false },
-      only: { type: "string" },
-    },
-  });
-  const together = values.together;
-  const variant = variantNamed(values.variant);
-  if (positionals.length === 0) throw new Error("usage: ab.ts [--rounds N] [--seconds S] REV…");
+/** One server in a comparison: how to start it, given the fake upstream's base URL. */
+export interface Contender {
+  name: string;
+  /** Arguments after `deno`; `{port}` is the port to listen on. */
+  args: (upstreamBase: string) => string[];
+  /** Where it is started: the `deno.json` there applies. */
+  cwd: string;
+}
+
+/** How {@link compare} loads the contenders. */
+export interface CompareOptions {
+  rounds: number;
+  seconds: number;
+  variant?: string;
+  /** `JSON` or `stream`: one kind of request alone. */
+  only?: string;
+  /** All contenders at once, c=64 shared, instead of one after the other. */
+  together: boolean;
+}
+
+/**
+ * The proxy as `deno task start` runs it from `root` (default log level, the log to a file).
+ *
+ * @example
+ * ```ts
+ * const head = proxyAt("llm-proxy", "/work/main");
+ * ```
+ */
+export function proxyAt(name: string, root: string): Contender {
+  return {
+    name,
+    args: () => [...startCommand(root), "--host", "127.0.0.1", "--port", "{port}"],
+    cwd: root,
+  };
+}
+
+/**
+ * Loads every contender with wrk in front of one fake upstream and returns the report (Markdown):
+ * each one's median req/s and CPU per request, JSON and stream, the ratios to the first
+ * contender (paired within a round), and its peak RSS.
+ *
+ * @example
+ * ```ts
+ * console.log(await compare([proxyAt("a", rootA), proxyAt("b", rootB)], { rounds: 5, seconds: 3, together: false }));
+ * ```
+ */
+export async function compare(contenders: Contender[], options: CompareOptions): Promise<string> {
+  const { together, rounds, seconds } = options;
+  const variant = variantNamed(options.variant);
   const generator = await chooseGenerator("wrk", (l) => console.error(`ab: ${l}`));
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-ab-" });
   const servers: Server[] = [];
@@ -52,34 +86,29 @@ async function main(): Promise<void> {
       args: ["run", "--allow-net", `${HERE}bench/fake_upstream.ts`, "--port", "{port}"],
     });
     servers.push(upstream);
-    const proxies: { rev: string; server: Server; logFile: string }[] = [];
-    for (const [i, rev] of positionals.entries()) {
-      const root = rev === "." ? HERE : await checkout(rev, `${dir}/rev${i}`);
-      const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
+    const upstreamBase = `${upstream.origin}/api/v1`;
+    const proxies: { name: string; server: Server; logFile: string }[] = [];
+    for (const [i, contender] of contenders.entries()) {
+      const logFile = `${dir}/contender${i}.log`;
       const server = await startServer({
-        name: rev,
-        args: [...start.split(/\s+/).slice(1), "--host", "127.0.0.1", "--port", "{port}"],
-        env: {
-          INTERNAI_API_BASE_URL: `${upstream.origin}/api/v1`,
-          INTERNAI_API_KEY: "bench-dummy-key",
-        },
-        cwd: root,
-        stderrFile: `${dir}/rev${i}.log`,
+        name: contender.name,
+        args: contender.args(upstreamBase),
+        env: { INTERNAI_API_BASE_URL: upstreamBase, INTERNAI_API_KEY: "bench-dummy-key" },
+        cwd: contender.cwd,
+        stderrFile: logFile,
       });
       servers.push(server);
-      proxies.push({ rev, server, logFile: `${dir}/rev${i}.log` });
+      proxies.push({ name: contender.name, server, logFile });
     }
-    const rounds = Number(values.rounds);
-    const seconds = Number(values.seconds);
     const kinds = ([["JSON", false], ["stream", true]] as const)
-      .filter(([kind]) => values.only === undefined || kind === values.only)
+      .filter(([kind]) => options.only === undefined || kind === options.only)
       .map(([kind, stream]) => ({ kind, ...benchRequest(bodies, variant, stream) }));
-    if (kinds.length === 0) throw new Error(`--only takes JSON or stream, not ${values.only}`);
+    if (kinds.length === 0) throw new Error(`--only takes JSON or stream, not ${options.only}`);
     const results = new Map<string, { rps: number[]; cpu: number[] }>();
     for (let r = 0; r <= rounds; r++) {
       for (const { kind, bodyFile, path } of kinds) {
         const order = r % 2 ? [...proxies].reverse() : proxies;
-        const run = async ({ rev, server }: (typeof proxies)[number]) => {
+        const run = async ({ name, server }: (typeof proxies)[number]) => {
           const before = cpuSeconds(server.pid);
           const res = await generator.run({
             url: `${server.origin}${path}`,
@@ -88,13 +117,13 @@ async function main(): Promise<void> {
             seconds: r === 0 ? 1 : seconds,
           });
           const cpu = cpuSeconds(server.pid) - before;
-          if (res.errors > 0) throw new Error(`${rev} ${kind}: ${res.errors} errors`);
+          if (res.errors > 0) throw new Error(`${name} ${kind}: ${res.errors} errors`);
           // Round 0 is the JIT's warm-up.
           if (r === 0) return;
-          const entry = results.get(`${kind} ${rev}`) ?? { rps: [], cpu: [] };
+          const entry = results.get(`${kind} ${name}`) ?? { rps: [], cpu: [] };
           entry.rps.push(res.rps);
           entry.cpu.push((cpu * 1e6) / res.requests);
-          results.set(`${kind} ${rev}`, entry);
+          results.set(`${kind} ${name}`, entry);
         };
         if (together) await Promise.all(order.map(run));
         else for (const proxy of order) await run(proxy);
@@ -108,27 +137,80 @@ async function main(): Promise<void> {
         variant ? `, ${variant.name}` : ""
       }`,
       "",
-      "| kind | revision | req/s | CPU/request | req/s vs first | CPU vs first | peak RSS |",
+      "| kind | contender | req/s | CPU/request | req/s vs first | CPU vs first | peak RSS |",
       "| --- | --- | --: | --: | --: | --: | --: |",
     ];
     // Ratios are paired within a round, then their median: drift between rounds cancels.
     const ratios = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]));
     // The peak is the process's over both kinds: the same figure on both rows.
-    const peaks = new Map(proxies.map((p) => [p.rev, memoryOf(p.server.pid).peakMiB]));
+    const peaks = new Map(proxies.map((p) => [p.name, memoryOf(p.server.pid).peakMiB]));
     for (const { kind } of kinds) {
-      const first = results.get(`${kind} ${positionals[0]}`)!;
-      for (const rev of positionals) {
-        const e = results.get(`${kind} ${rev}`)!;
+      const first = results.get(`${kind} ${contenders[0].name}`)!;
+      for (const { name } of contenders) {
+        const e = results.get(`${kind} ${name}`)!;
         lines.push(
-          `| ${kind} | ${rev} | ${Math.round(median(e.rps))} | ${median(e.cpu).toFixed(0)} µs ` +
+          `| ${kind} | ${name} | ${Math.round(median(e.rps))} | ${median(e.cpu).toFixed(0)} µs ` +
             `| ${ratios(e.rps, first.rps).toFixed(3)}× | ${ratios(e.cpu, first.cpu).toFixed(3)}× ` +
-            `| ${peaks.get(rev)!.toFixed(1)} MiB |`,
+            `| ${peaks.get(name)!.toFixed(1)} MiB |`,
         );
       }
     }
-    console.log(lines.join("\n"));
+    return lines.join("\n");
   } finally {
     for (const s of servers.reverse()) await s.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * The command-line options {@link compare} takes, shared with `bench/ladder.ts`.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseArgs({ args: Deno.args, options: COMPARE_FLAGS });
+ * ```
+ */
+export const COMPARE_FLAGS = {
+  rounds: { type: "string", default: "5" },
+  seconds: { type: "string", default: "3" },
+  variant: { type: "string" },
+  together: { type: "boolean", default: false },
+  only: { type: "string" },
+} as const;
+
+/**
+ * {@link CompareOptions} from parsed {@link COMPARE_FLAGS}.
+ *
+ * @example
+ * ```ts
+ * compareOptions({ rounds: "5", seconds: "3", together: true }); // { rounds: 5, seconds: 3, together: true }
+ * ```
+ */
+export function compareOptions(values: {
+  rounds: string;
+  seconds: string;
+  variant?: string;
+  together: boolean;
+  only?: string;
+}): CompareOptions {
+  return { ...values, rounds: Number(values.rounds), seconds: Number(values.seconds) };
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: COMPARE_FLAGS,
+  });
+  if (positionals.length === 0) throw new Error("usage: ab.ts [--rounds N] [--seconds S] REV…");
+  const dir = await Deno.makeTempDir({ prefix: "llm-proxy-ab-trees-" });
+  try {
+    const contenders: Contender[] = [];
+    for (const [i, rev] of positionals.entries()) {
+      contenders.push(proxyAt(rev, rev === "." ? HERE : await checkout(rev, `${dir}/rev${i}`)));
+    }
+    console.log(await compare(contenders, compareOptions(values)));
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
