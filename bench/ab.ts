@@ -22,10 +22,8 @@ import { chooseGenerator } from "./load.ts";
 import { median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, memoryOf, type Server, startServer } from "./servers.ts";
-import { benchRequest, checkout, startCommand, writeBodies } from "./targets.ts";
+import { benchRequest, checkout, ROOT, startCommand, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
-
-const HERE = new URL("../", import.meta.url).pathname;
 
 /** One server in a comparison: how to start it, given the fake upstream's base URL. */
 export interface Contender {
@@ -83,7 +81,7 @@ export async function compare(contenders: Contender[], options: CompareOptions):
     const bodies = await writeBodies(dir, chatRequest);
     const upstream = await startServer({
       name: "upstream",
-      args: ["run", "--allow-net", `${HERE}bench/fake_upstream.ts`, "--port", "{port}"],
+      args: ["run", "--allow-net", `${ROOT}bench/fake_upstream.ts`, "--port", "{port}"],
     });
     servers.push(upstream);
     const upstreamBase = `${upstream.origin}/api/v1`;
@@ -207,7 +205,7 @@ async function main(): Promise<void> {
   try {
     const contenders: Contender[] = [];
     for (const [i, rev] of positionals.entries()) {
-      contenders.push(proxyAt(rev, rev === "." ? HERE : await checkout(rev, `${dir}/rev${i}`)));
+      contenders.push(proxyAt(rev, rev === "." ? ROOT : await checkout(rev, `${dir}/rev${i}`)));
     }
     console.log(await compare(contenders, compareOptions(values)));
   } finally {

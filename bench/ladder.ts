@@ -16,8 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { compare, COMPARE_FLAGS, compareOptions, type Contender, proxyAt } from "./ab.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { ROOT } from "./targets.ts";
 
 /** One textual change to one file: `find` must occur exactly once. */
 interface Patch {

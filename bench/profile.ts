@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { chooseGenerator, type LoadGenerator } from "./load.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, type Server, startServer } from "./servers.ts";
-import { benchRequest, checkout, writeBodies } from "./targets.ts";
+import { benchRequest, checkout, ROOT, writeBodies } from "./targets.ts";
 import { variantNamed } from "./variants.ts";
 
 /** The parts of a `.cpuprofile` read here. */
@@ -225,14 +225,13 @@ async function main(): Promise<void> {
   const log = (line: string) => console.error(`profile: ${line}`);
   const generator = await chooseGenerator("wrk", log);
   const dir = await Deno.makeTempDir({ prefix: "llm-proxy-profile-" });
-  const here = new URL("../", import.meta.url).pathname;
   let upstream: Server | undefined;
   try {
-    const root = values.rev ? `${await checkout(values.rev, `${dir}/rev`)}/` : here;
+    const root = values.rev ? `${await checkout(values.rev, `${dir}/rev`)}/` : ROOT;
     const bodies = await writeBodies(dir, chatRequest);
     upstream = await startServer({
       name: "upstream",
-      args: ["run", "--allow-net", `${here}bench/fake_upstream.ts`, "--port", "{port}"],
+      args: ["run", "--allow-net", `${ROOT}bench/fake_upstream.ts`, "--port", "{port}"],
     });
     const seconds = Number(values.seconds);
     const out = [`Load average before: ${Deno.readTextFileSync("/proc/loadavg").trim()}.`];

@@ -15,9 +15,7 @@ import { chooseGenerator } from "./load.ts";
 import { loadAverage, machineInfo, median } from "./report.ts";
 import { chatRequest } from "./requests.ts";
 import { cpuSeconds, freePort, type Server, startServer } from "./servers.ts";
-import { startCommand } from "./targets.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { ROOT, startCommand } from "./targets.ts";
 
 interface Row {
   name: string;

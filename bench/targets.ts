@@ -61,7 +61,8 @@ export const ROW = {
   frontEndsChat: "llm-proxy, openai chat (front ends' process)",
 } as const;
 
-const ROOT = new URL("../", import.meta.url).pathname;
+/** The repository's root directory (with a trailing `/`): where the bench's tools find its files. */
+export const ROOT = new URL("../", import.meta.url).pathname;
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 
 /** OpenAI chat: the answer's text, as the upstream, both references and the proxy give it. */
