@@ -93,7 +93,7 @@ const KNOCK_OUTS: readonly KnockOut[] = [
   },
 ];
 
-/** A copy of the work tree's `src/`, `main.ts` and `deno.json` in `into`, with `patches` made. */
+/** A copy of the work tree's `src/`, `main.ts`, `deno.json` and `deno.lock` in `into`, patched. */
 async function patchedTree(into: string, patches: readonly Patch[]): Promise<string> {
   await Deno.mkdir(into, { recursive: true });
   const copy = await new Deno.Command("cp", {
@@ -124,9 +124,7 @@ async function main(): Promise<void> {
   try {
     const minimal: Contender = {
       name: "minimal proxy",
-      args: (
-        upstream,
-      ) => ["run", "--allow-net", `${ROOT}bench/minimal_proxy.ts`, "{port}", upstream],
+      args: (base) => ["run", "--allow-net", `${ROOT}bench/minimal_proxy.ts`, "{port}", base],
       cwd: ROOT,
     };
     const all = KNOCK_OUTS.flatMap((k) => k.patches);
